@@ -1,0 +1,137 @@
+/**
+ * The edge's HTTP API (fastify): `/health` (no auth), `/metrics`
+ * (Prometheus text), and authenticated JSON routes to list devices, send a
+ * command and run a scene. The kiosk UI and its routes come with the kiosk.
+ */
+import Fastify, { LogController } from 'fastify';
+import { z } from 'zod';
+import type { DeviceSupervisor, CommandResult } from '../devices/supervisor.js';
+import type { SceneRunner } from '../scenes/scenes.js';
+import type { Metrics } from '../metrics.js';
+import type { Store } from '../store/index.js';
+import type { CredentialStore } from '../security/credentials.js';
+import type { Logger } from '../util/logger.js';
+import type { Clock } from '../util/clock.js';
+import { createAuthenticator } from './auth.js';
+
+export interface ApiDeps {
+  roomId: string;
+  roomName: string;
+  version: string;
+  devices: DeviceSupervisor;
+  scenes: SceneRunner;
+  store: Store;
+  metrics: Metrics;
+  credentials: CredentialStore;
+  logger: Logger;
+  clock: Clock;
+  startedAt: number;
+}
+
+const commandBody = z.object({
+  id: z.string().min(1).max(64).optional(),
+  command: z.string().min(1).max(64),
+  args: z.record(z.string(), z.unknown()).default({}),
+});
+
+/** HTTP status for a failed command, by error code. */
+function statusFor(r: CommandResult): number {
+  if (r.ok) return 200;
+  switch (r.error?.code) {
+    case 'unknown-device':
+      return 404;
+    case 'unsupported':
+    case 'invalid-args':
+      return 400;
+    case 'offline':
+    case 'busy':
+      return 503;
+    case 'timeout':
+      return 504;
+    default:
+      return 502;
+  }
+}
+
+export function createApi(deps: ApiDeps) {
+  const app = Fastify({
+    loggerInstance: deps.logger.child({ ns: 'edge:api' }),
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 64 * 1024,
+  });
+  const requireRole = createAuthenticator(deps);
+  const operator = requireRole('technician', 'teacher');
+
+  app.setErrorHandler((err: { statusCode?: number; message: string }, req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 500) req.log.error({ err }, 'API error');
+    void reply.code(status).send({ error: { code: status === 500 ? 'internal' : 'bad-request', message: err.message } });
+  });
+
+  app.get('/health', async () => {
+    const devices = deps.devices.list();
+    return {
+      status: 'ok',
+      room: deps.roomId,
+      version: deps.version,
+      uptimeSeconds: Math.round((deps.clock.now() - deps.startedAt) / 1000),
+      devices: { total: devices.length, online: devices.filter((d) => d.online).length },
+      store: { lastSeq: deps.store.lastSeq() },
+    };
+  });
+
+  app.get('/metrics', async (_req, reply) => {
+    const s = deps.store.stats();
+    deps.metrics.storeBytes.set(s.fileBytes + s.walBytes);
+    deps.metrics.eventLogLastSeq.set(s.lastSeq);
+    void reply.header('content-type', deps.metrics.registry.contentType);
+    return deps.metrics.registry.metrics();
+  });
+
+  app.get('/api/devices', { preHandler: operator }, async () => ({ devices: deps.devices.list() }));
+
+  app.get<{ Params: { id: string } }>('/api/devices/:id', { preHandler: operator }, async (req, reply) => {
+    const d = deps.devices.list().find((x) => x.deviceId === req.params.id);
+    if (!d) return reply.code(404).send({ error: { code: 'unknown-device', message: `no device "${req.params.id}"` } });
+    return d;
+  });
+
+  app.post<{ Params: { id: string } }>('/api/devices/:id/commands', { preHandler: operator }, async (req, reply) => {
+    const body = commandBody.safeParse(req.body);
+    if (!body.success) {
+      const message = body.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
+      return reply.code(400).send({ error: { code: 'invalid-request', message } });
+    }
+    const principal = req.principal!;
+    const r = await deps.devices.execute(req.params.id, body.data.command, body.data.args, { username: principal.username, role: principal.role });
+    return reply.code(statusFor(r)).send({ id: body.data.id, ...r });
+  });
+
+  app.get('/api/scenes', { preHandler: operator }, async () => ({ scenes: deps.scenes.names() }));
+
+  app.post<{ Params: { name: string } }>('/api/scenes/:name/run', { preHandler: operator }, async (req, reply) => {
+    if (!deps.scenes.has(req.params.name)) {
+      return reply.code(404).send({ error: { code: 'unknown-scene', message: `no scene "${req.params.name}"; scenes: ${deps.scenes.names().join(', ')}` } });
+    }
+    const principal = req.principal!;
+    return deps.scenes.run(req.params.name, { username: principal.username, role: principal.role });
+  });
+
+  /** Demo room and tests: drive a simulated device (present a card, silence a display). */
+  app.post<{ Params: { id: string; action: string } }>('/api/sim/:id/:action', { preHandler: requireRole('technician') }, async (req, reply) => {
+    const sim = deps.devices.simulator(req.params.id);
+    if (!sim) return reply.code(404).send({ error: { code: 'not-simulated', message: `device "${req.params.id}" is not simulated` } });
+    const action = sim.actions[req.params.action];
+    if (!action) {
+      return reply.code(404).send({ error: { code: 'unknown-action', message: `simulator has no action "${req.params.action}"; actions: ${Object.keys(sim.actions).join(', ')}` } });
+    }
+    try {
+      await action((req.body ?? {}) as Record<string, unknown>);
+    } catch (e) {
+      return reply.code(400).send({ error: { code: 'invalid-request', message: (e as Error).message } });
+    }
+    return { ok: true };
+  });
+
+  return app;
+}

@@ -1,0 +1,135 @@
+#!/usr/bin/env node
+/**
+ * The `classroom-edge` command line (shared/DESIGN.md section 5).
+ */
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfigFile, loadConfigText } from './config/load.js';
+import { defaultDemoDataDir, demoConfigYaml } from './config/demo.js';
+import { builtinDrivers } from './devices/registry.js';
+import { startService } from './service.js';
+import { createLogger } from './util/logger.js';
+import { systemClock } from './util/clock.js';
+import { packageInfo } from './util/package-info.js';
+import { hashPassword } from './security/passwords.js';
+
+const USAGE = `classroom-edge — smart-classroom edge appliance
+
+Usage:
+  classroom-edge start [--config FILE] [--data-dir DIR]
+      Run the service. With no config (and no CLASSROOM_EDGE_CONFIG), runs the
+      simulated demo room in its own data directory (default ${defaultDemoDataDir()}).
+  classroom-edge check-config FILE
+      Validate a config file; prints every problem as "path: reason".
+  classroom-edge hash-password
+      Read a password on standard input, print its scrypt hash for config
+      (broker.users[].passwordHash).
+  classroom-edge --version | --help
+`;
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function cmdCheckConfig(file: string | undefined): Promise<number> {
+  if (!file) {
+    process.stderr.write('check-config needs a FILE\n');
+    return 2;
+  }
+  try {
+    const config = loadConfigFile(file, builtinDrivers());
+    process.stdout.write(`${file}: OK (room ${config.room.id}, ${config.devices.length} devices, ${Object.keys(config.scenes).length} scenes)\n`);
+    return 0;
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      for (const p of e.problems) process.stderr.write(`${p.path}: ${p.reason}\n`);
+      process.stderr.write(`${file}: ${e.problems.length} problem(s)\n`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+async function cmdStart(opts: { config?: string; 'data-dir'?: string }): Promise<number> {
+  const registry = builtinDrivers();
+  const configFile = opts.config ?? process.env.CLASSROOM_EDGE_CONFIG;
+  let config;
+  try {
+    config = configFile
+      ? loadConfigFile(configFile, registry)
+      : loadConfigText(demoConfigYaml(opts['data-dir'] ?? defaultDemoDataDir()), '(embedded demo config)', registry);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`refusing to start: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+  const logger = createLogger({ level: config.log.level });
+  if (!configFile) logger.info({ dataDir: config.dataDir }, 'no config given: running the simulated demo room');
+  const service = await startService({ config, registry, logger, clock: systemClock });
+
+  await new Promise<void>((resolve) => {
+    const onSignal = (sig: string) => {
+      logger.info({ signal: sig }, 'signal received, shutting down');
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      resolve();
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+  await service.stop();
+  return 0;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      'data-dir': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+    },
+  });
+  if (values.version) {
+    process.stdout.write(`${packageInfo().version}\n`);
+    return 0;
+  }
+  const [cmd, ...rest] = positionals;
+  if (values.help || !cmd) {
+    process.stdout.write(USAGE);
+    return values.help ? 0 : 2;
+  }
+  switch (cmd) {
+    case 'start':
+      return cmdStart(values);
+    case 'check-config':
+      return cmdCheckConfig(rest[0]);
+    case 'hash-password': {
+      const pw = (await readStdin()).replace(/\r?\n$/, '');
+      if (pw.length < 12) {
+        process.stderr.write('refusing: a password needs at least 12 characters\n');
+        return 1;
+      }
+      process.stdout.write(`${await hashPassword(pw)}\n`);
+      return 0;
+    }
+    default:
+      process.stderr.write(`unknown command "${cmd}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    process.stderr.write(`classroom-edge: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exitCode = 1;
+  },
+);

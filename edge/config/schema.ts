@@ -1,0 +1,167 @@
+/**
+ * The configuration file's schema (shared/DESIGN.md section 5): one YAML
+ * file, validated here. Every field is documented in docs/config.md.
+ * Driver options are validated in a second pass by each driver's own schema
+ * (see validate.ts), so errors still name the full path.
+ */
+import { z } from 'zod';
+import { idSchema } from '../schemas/bus.js';
+
+const host = z.string().min(1).max(253);
+const port = z.number().int().min(0).max(65535);
+
+export const serialTransportSchema = z
+  .object({
+    type: z.literal('serial'),
+    /** Prefer stable /dev/serial/by-id/... names (`classroom-edge ports` lists them). */
+    path: z.string().min(1),
+    baudRate: z.number().int().positive().default(9600),
+    dataBits: z.union([z.literal(5), z.literal(6), z.literal(7), z.literal(8)]).default(8),
+    parity: z.enum(['none', 'even', 'odd']).default('none'),
+    stopBits: z.union([z.literal(1), z.literal(2)]).default(1),
+  })
+  .strict();
+
+export const tcpTransportSchema = z.object({ type: z.literal('tcp'), host, port: port.min(1) }).strict();
+export const udpTransportSchema = z.object({ type: z.literal('udp'), host, port: port.min(1) }).strict();
+export const gpioTransportSchema = z
+  .object({
+    type: z.literal('gpio'),
+    chip: z.string().min(1).default('gpiochip0'),
+    line: z.number().int().min(0).max(1023),
+    backend: z.enum(['auto', 'onoff', 'fake']).default('auto'),
+  })
+  .strict();
+/** A simulated device of the demo room: the real driver talks to a device-side simulator over an in-memory pair. */
+export const simTransportSchema = z
+  .object({
+    type: z.literal('sim'),
+    /** Simulator settings (initial state, demo behaviour); see docs/config.md. */
+    settings: z.record(z.string(), z.unknown()).default({}),
+  })
+  .strict();
+
+export const transportSchema = z.discriminatedUnion('type', [
+  serialTransportSchema,
+  tcpTransportSchema,
+  udpTransportSchema,
+  gpioTransportSchema,
+  simTransportSchema,
+]);
+export type TransportConfig = z.infer<typeof transportSchema>;
+
+export const deviceKindSchema = z.enum(['display', 'projector', 'camera', 'sensor', 'card-reader', 'relay', 'input']);
+
+export const deviceSchema = z
+  .object({
+    id: idSchema,
+    /** Display name shown in the kiosk (e.g. 交互平板). */
+    name: z.string().max(64).optional(),
+    kind: deviceKindSchema,
+    driver: z.string().min(1),
+    transport: transportSchema,
+    options: z.record(z.string(), z.unknown()).default({}),
+    /** Per-command timeout of the supervisor, on top of the driver's own retries. */
+    commandTimeoutMs: z.number().int().min(100).max(120_000).default(15_000),
+  })
+  .strict();
+export type DeviceConfig = z.infer<typeof deviceSchema>;
+
+export const sceneStepSchema = z
+  .object({
+    device: idSchema,
+    command: z.string().min(1),
+    args: z.record(z.string(), z.unknown()).default({}),
+    /** Continue with the next step when this one fails (default true: one dead projector must not stop the lights). */
+    continueOnError: z.boolean().default(true),
+  })
+  .strict();
+
+export const brokerUserSchema = z
+  .object({
+    username: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.@-]+$/, 'letters, digits and _ . @ - only'),
+    role: z.enum(['technician', 'teacher', 'device', 'integrator', 'cloud']),
+    deviceId: idSchema.optional(),
+    publish: z.array(z.enum(['card', 'behaviour'])).optional(),
+    passwordHash: z.string().startsWith('scrypt$', 'must be a scrypt hash made by `classroom-edge hash-password`').optional(),
+    passwordFile: z.string().min(1).optional(),
+  })
+  .strict()
+  .superRefine((u, ctx) => {
+    if ((u.passwordHash === undefined) === (u.passwordFile === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'give exactly one of passwordHash or passwordFile', path: ['passwordFile'] });
+    }
+    if (u.role === 'device' && !u.deviceId) {
+      ctx.addIssue({ code: 'custom', message: 'a device user needs the deviceId whose subtree it may publish', path: ['deviceId'] });
+    }
+  });
+export type BrokerUserConfig = z.infer<typeof brokerUserSchema>;
+
+const bindList = z.array(host).min(1);
+
+export const configSchema = z
+  .object({
+    version: z.literal(1),
+    room: z
+      .object({
+        id: idSchema,
+        name: z.string().min(1).max(64),
+        school: idSchema.optional(),
+        timezone: z
+          .string()
+          .default('Asia/Shanghai')
+          .refine((tz) => {
+            try {
+              new Intl.DateTimeFormat('en', { timeZone: tz });
+              return true;
+            } catch {
+              return false;
+            }
+          }, 'unknown IANA time zone'),
+      })
+      .strict(),
+    dataDir: z.string().min(1),
+    log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') }).strict().default({ level: 'info' }),
+    broker: z
+      .object({
+        port: port.default(1883),
+        websocketPort: port.default(8083),
+        bind: bindList.default(['127.0.0.1']),
+        users: z.array(brokerUserSchema).default([]),
+        maxPayloadBytes: z.number().int().min(256).max(1_048_576).default(16_384),
+      })
+      .strict(),
+    api: z
+      .object({
+        port: port.default(8080),
+        /** One address (the kiosk is on loopback; use 0.0.0.0 to let technicians in over the LAN). */
+        host: host.default('127.0.0.1'),
+      })
+      .strict()
+      .default({ port: 8080, host: '127.0.0.1' }),
+    store: z
+      .object({
+        flushIntervalMs: z.number().int().min(0).max(1000).default(4),
+        maxBatch: z.number().int().min(1).max(10_000).default(256),
+      })
+      .strict()
+      .default({ flushIntervalMs: 4, maxBatch: 256 }),
+    devices: z.array(deviceSchema).default([]),
+    scenes: z.record(idSchema, z.array(sceneStepSchema).min(1)).default({}),
+    cloud: z
+      .object({
+        url: z.string().regex(/^mqtts?:\/\//, 'an mqtts:// (or mqtt:// for tests) URL'),
+        certFile: z.string().optional(),
+        keyFile: z.string().optional(),
+        caFile: z.string().optional(),
+        username: z.string().optional(),
+        passwordFile: z.string().optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+export type EdgeConfig = z.infer<typeof configSchema>;
+/** The config as written (before defaults). */
+export type EdgeConfigInput = z.input<typeof configSchema>;

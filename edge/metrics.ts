@@ -1,0 +1,75 @@
+/**
+ * Prometheus metrics of the edge service (served at /metrics). One registry
+ * per service instance, passed in the context: no module-level state, so
+ * tests can run several services in one process.
+ */
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+
+export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
+  const registry = new Registry();
+  if (opts.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'classroom_edge_' });
+  const m = {
+    registry,
+    eventsCommitted: new Counter({
+      name: 'classroom_edge_events_committed_total',
+      help: 'Records committed to the store together with their event-log row',
+      labelNames: ['stream'] as const,
+      registers: [registry],
+    }),
+    messagesRejected: new Counter({
+      name: 'classroom_edge_messages_rejected_total',
+      help: 'Bus messages rejected (schema, size, store failure)',
+      labelNames: ['topic', 'reason'] as const,
+      registers: [registry],
+    }),
+    publishesRefused: new Counter({
+      name: 'classroom_edge_publishes_refused_total',
+      help: 'Publishes refused by topic rights',
+      labelNames: ['role'] as const,
+      registers: [registry],
+    }),
+    subscriptionsRefused: new Counter({
+      name: 'classroom_edge_subscriptions_refused_total',
+      help: 'Subscriptions refused by topic rights',
+      labelNames: ['role'] as const,
+      registers: [registry],
+    }),
+    authFailures: new Counter({
+      name: 'classroom_edge_auth_failures_total',
+      help: 'Failed authentications (bus and API)',
+      labelNames: ['surface'] as const,
+      registers: [registry],
+    }),
+    malformedFrames: new Counter({
+      name: 'classroom_edge_malformed_frames_total',
+      help: 'Device frames that could not be decoded',
+      labelNames: ['device'] as const,
+      registers: [registry],
+    }),
+    deviceOnline: new Gauge({
+      name: 'classroom_edge_device_online',
+      help: '1 when the device is reachable, 0 otherwise',
+      labelNames: ['device', 'driver'] as const,
+      registers: [registry],
+    }),
+    deviceCommands: new Counter({
+      name: 'classroom_edge_device_commands_total',
+      help: 'Device commands by result',
+      labelNames: ['device', 'command', 'result'] as const,
+      registers: [registry],
+    }),
+    storeBytes: new Gauge({
+      name: 'classroom_edge_store_bytes',
+      help: 'Size of the SQLite store on disk (database + WAL)',
+      registers: [registry],
+    }),
+    eventLogLastSeq: new Gauge({
+      name: 'classroom_edge_event_log_last_seq',
+      help: 'Highest committed event-log seq',
+      registers: [registry],
+    }),
+  };
+  return m;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,175 @@
+/**
+ * The edge service's composition root (wiring only): store, credentials,
+ * broker, devices, scenes, HTTP API. `start()` brings them up in dependency
+ * order and `stop()` drains and closes them in reverse.
+ */
+import { mkdirSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { createBroker, type Broker } from './broker/broker.js';
+import type { EdgeConfig } from './config/schema.js';
+import { DeviceSupervisor } from './devices/supervisor.js';
+import type { DriverRegistry } from './devices/registry.js';
+import { createIngest } from './ingest.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { SceneRunner } from './scenes/scenes.js';
+import { topics as topicsFor, type Topics } from './schemas/topics.js';
+import type { AlertMessage } from './schemas/bus.js';
+import { loadCredentials, type CredentialStore } from './security/credentials.js';
+import { openStore, type Store } from './store/index.js';
+import { createApi } from './api/server.js';
+import type { Clock } from './util/clock.js';
+import type { Logger } from './util/logger.js';
+import { packageInfo } from './util/package-info.js';
+
+export interface ServiceContext {
+  config: EdgeConfig;
+  registry: DriverRegistry;
+  logger: Logger;
+  clock: Clock;
+}
+
+export interface RunningService {
+  readonly config: EdgeConfig;
+  readonly ports: { mqtt?: number; ws?: number; api: number };
+  readonly store: Store;
+  readonly broker: Broker;
+  readonly devices: DeviceSupervisor;
+  readonly metrics: Metrics;
+  readonly credentials: CredentialStore;
+  /** Where first-start credentials were written, if this start created them. */
+  readonly createdCredentialsFile: string | null;
+  raiseAlert(alert: Omit<AlertMessage, 'id' | 'ts'>): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startService(ctx: ServiceContext): Promise<RunningService> {
+  const { config, logger, clock } = ctx;
+  const log = logger.child({ ns: 'edge:main' });
+  const started = clock.now();
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o750 });
+  chmodSync(config.dataDir, 0o750);
+
+  const metrics = createMetrics({ defaultMetrics: true });
+  const topics: Topics = topicsFor(config.room.id);
+
+  const store = openStore({
+    path: join(config.dataDir, 'store.db'),
+    roomId: config.room.id,
+    logger,
+    clock,
+    flushIntervalMs: config.store.flushIntervalMs,
+    maxBatch: config.store.maxBatch,
+    metrics,
+  });
+
+  const cleanup: Array<() => Promise<void>> = [() => store.close()];
+  const unwind = async () => {
+    for (const fn of cleanup.reverse()) await fn().catch((e: unknown) => log.error({ err: e }, 'error during shutdown'));
+  };
+
+  try {
+    const { store: credentials, created } = await loadCredentials({
+      dataDir: config.dataDir,
+      configured: config.broker.users,
+      logger: logger.child({ ns: 'edge:security' }),
+    });
+
+    // The broker needs the ingest hook, which needs the devices, which publish through the broker.
+    let devices: DeviceSupervisor | undefined;
+    let broker: Broker | undefined;
+    const bus = {
+      publish: async (topic: string, payload: object, opts?: { retain?: boolean; qos?: 0 | 1 }) => {
+        if (broker) await broker.publish(topic, payload, opts);
+      },
+    };
+    const ingest = createIngest({
+      roomId: config.room.id,
+      store,
+      get devices() {
+        return devices!;
+      },
+      metrics,
+      logger: logger.child({ ns: 'edge:ingest' }),
+      topics,
+      publishReply: (deviceId, reply) => bus.publish(topics.deviceReply(deviceId), reply, { qos: 1 }),
+    });
+    broker = createBroker({
+      roomId: config.room.id,
+      logger: logger.child({ ns: 'edge:broker' }),
+      metrics,
+      credentials,
+      ingest,
+      maxPayloadBytes: config.broker.maxPayloadBytes,
+    });
+    cleanup.push(() => broker!.close());
+    const listened = await broker.listen({
+      tcp: { port: config.broker.port, hosts: config.broker.bind },
+      ws: { port: config.broker.websocketPort, hosts: config.broker.bind },
+    });
+
+    devices = new DeviceSupervisor({ config, registry: ctx.registry, logger, clock, metrics, store, bus, topics });
+    cleanup.push(() => devices!.stop());
+    await devices.start();
+    const scenes = new SceneRunner(config.scenes, devices);
+
+    await bus.publish(topics.lesson, { lessonId: null }, { retain: true, qos: 1 });
+
+    const raiseAlert = async (a: Omit<AlertMessage, 'id' | 'ts'>) => {
+      const alert: AlertMessage = { id: randomUUID(), ts: clock.now(), ...a };
+      log.warn({ alert }, 'alert');
+      await bus.publish(topics.alert, alert, { qos: 1 });
+    };
+    if (store.recovered) {
+      await raiseAlert({
+        severity: 'critical',
+        code: 'store-recovered',
+        message: `the store was corrupt and was moved aside to ${store.recovered.movedTo}; a new empty store is in use`,
+        data: { movedTo: store.recovered.movedTo, reason: store.recovered.reason },
+      });
+    }
+
+    const api = createApi({
+      roomId: config.room.id,
+      roomName: config.room.name,
+      version: packageInfo().version,
+      devices,
+      scenes,
+      store,
+      metrics,
+      credentials,
+      logger,
+      clock,
+      startedAt: started,
+    });
+    cleanup.push(() => api.close());
+    await api.listen({ port: config.api.port, host: config.api.host });
+    const addr = api.server.address();
+    const ports = { mqtt: listened.tcpPort, ws: listened.wsPort, api: addr && typeof addr === 'object' ? addr.port : config.api.port };
+    log.info({ room: config.room.id, ports, devices: config.devices.length, dataDir: config.dataDir }, 'classroom-edge started');
+
+    let stopping: Promise<void> | undefined;
+    return {
+      config,
+      ports,
+      store,
+      broker,
+      devices,
+      metrics,
+      credentials,
+      createdCredentialsFile: created?.file ?? null,
+      raiseAlert,
+      stop: () => {
+        stopping ??= (async () => {
+          log.info('stopping: draining the store, closing the broker and devices');
+          await unwind();
+          log.info('stopped');
+        })();
+        return stopping;
+      },
+    };
+  } catch (e) {
+    await unwind();
+    throw e;
+  }
+}

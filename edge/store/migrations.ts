@@ -1,0 +1,175 @@
+/**
+ * Versioned schema migrations. `PRAGMA user_version` is the source of truth
+ * for the schema version; `schema_migrations` keeps the history (which
+ * migration ran when). Each migration runs in its own transaction together
+ * with the bump of user_version, so a failed migration leaves the previous
+ * version intact. A store whose version is newer than this code knows is
+ * refused, never downgraded.
+ *
+ * Append new migrations at the end; never edit one that has shipped.
+ */
+import type Database from 'better-sqlite3';
+import type { Logger } from '../util/logger.js';
+import { StoreError, errorMessage } from './errors.js';
+
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  /** Synchronous work on the open transaction: SQL text, or a function for data migrations. */
+  readonly up: string | ((db: Database.Database) => void);
+}
+
+const v1Initial = `
+CREATE TABLE schema_migrations (
+  version    INTEGER PRIMARY KEY,
+  name       TEXT    NOT NULL,
+  applied_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE meta (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) STRICT;
+
+-- The event log (outbox): append-only, drained by sync in seq order.
+-- AUTOINCREMENT: a seq is never reused, even after old rows are deleted.
+CREATE TABLE event_log (
+  seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+  room_id      TEXT    NOT NULL,
+  stream       TEXT    NOT NULL,
+  type         TEXT    NOT NULL,
+  entity_id    TEXT,
+  payload      TEXT    NOT NULL CHECK (json_valid(payload)),
+  ts           INTEGER NOT NULL,
+  clock_synced INTEGER NOT NULL CHECK (clock_synced IN (0, 1)),
+  boot_id      TEXT    NOT NULL
+) STRICT;
+
+-- Finds the event of a domain row (dedup lookups, sync receipts).
+CREATE INDEX event_log_entity ON event_log (stream, entity_id);
+
+CREATE TRIGGER event_log_append_only BEFORE UPDATE ON event_log
+BEGIN
+  SELECT RAISE(ABORT, 'event_log is append-only');
+END;
+
+CREATE TABLE card_taps (
+  id        INTEGER PRIMARY KEY AUTOINCREMENT,
+  reader    TEXT    NOT NULL,
+  uid       TEXT    NOT NULL,
+  number    TEXT,
+  ts        INTEGER NOT NULL,
+  lesson_id TEXT,
+  -- Idempotency key of a bus message (publisher + payload digest): a QoS 1
+  -- redelivery after a lost PUBACK is recognised and not stored twice.
+  dedup_key TEXT UNIQUE
+) STRICT;
+CREATE INDEX card_taps_ts ON card_taps (ts);
+
+CREATE TABLE sensor_readings (
+  id     INTEGER PRIMARY KEY AUTOINCREMENT,
+  device TEXT    NOT NULL,
+  metric TEXT    NOT NULL,
+  value  REAL    NOT NULL,
+  unit   TEXT    NOT NULL,
+  ts     INTEGER NOT NULL,
+  dedup_key TEXT UNIQUE
+) STRICT;
+CREATE INDEX sensor_readings_device_metric_ts ON sensor_readings (device, metric, ts);
+
+CREATE TABLE behaviour_events (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  source     TEXT    NOT NULL,
+  kind       TEXT    NOT NULL,
+  student_id TEXT,
+  payload    TEXT    NOT NULL CHECK (json_valid(payload)),
+  ts         INTEGER NOT NULL,
+  lesson_id  TEXT,
+  dedup_key  TEXT UNIQUE
+) STRICT;
+CREATE INDEX behaviour_events_ts ON behaviour_events (ts);
+
+CREATE TABLE audit_log (
+  id     INTEGER PRIMARY KEY AUTOINCREMENT,
+  actor  TEXT    NOT NULL,
+  role   TEXT    NOT NULL,
+  action TEXT    NOT NULL,
+  target TEXT    NOT NULL,
+  args   TEXT    NOT NULL CHECK (json_valid(args)),
+  result TEXT    NOT NULL CHECK (result IN ('ok', 'error', 'refused')),
+  error  TEXT,
+  ts     INTEGER NOT NULL
+) STRICT;
+CREATE INDEX audit_log_ts ON audit_log (ts);
+`;
+
+/** The migrations this code knows, in order. */
+export const MIGRATIONS: readonly Migration[] = [{ version: 1, name: 'initial', up: v1Initial }];
+
+export function schemaVersion(db: Database.Database): number {
+  const v = db.pragma('user_version', { simple: true });
+  if (typeof v !== 'number') throw new StoreError('open-failed', `PRAGMA user_version returned ${String(v)}`);
+  return v;
+}
+
+export function latestVersion(migrations: readonly Migration[] = MIGRATIONS): number {
+  return migrations.reduce((max, m) => Math.max(max, m.version), 0);
+}
+
+function checkOrder(migrations: readonly Migration[]): void {
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1) {
+      throw new Error(`migration list is broken: entry ${i} has version ${m.version}, expected ${i + 1}`);
+    }
+  });
+}
+
+/**
+ * Brings the schema up to the latest known version. Returns the versions applied.
+ * Throws StoreError('newer-schema') if the file is ahead of this code, and
+ * StoreError('migration-failed') if a migration throws (that migration is rolled back).
+ */
+export function migrate(
+  db: Database.Database,
+  opts: { file: string; logger: Logger; now: () => number; migrations?: readonly Migration[] },
+): number[] {
+  const migrations = opts.migrations ?? MIGRATIONS;
+  checkOrder(migrations);
+  const latest = latestVersion(migrations);
+  const current = schemaVersion(db);
+  if (current > latest) {
+    throw new StoreError(
+      'newer-schema',
+      `store ${opts.file} has schema version ${current}, but this classroom-edge knows only up to version ${latest}; ` +
+        'it was written by a newer release. Upgrade classroom-edge (the store is left untouched).',
+    );
+  }
+  const applied: number[] = [];
+  for (const m of migrations) {
+    if (m.version <= current) continue;
+    const run = db.transaction(() => {
+      if (typeof m.up === 'string') db.exec(m.up);
+      else m.up(db);
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
+        m.version,
+        m.name,
+        opts.now(),
+      );
+      // user_version lives in the file header and is part of the transaction.
+      db.pragma(`user_version = ${m.version}`);
+    });
+    try {
+      // IMMEDIATE: take the write lock up front so another process cannot race the upgrade.
+      run.immediate();
+    } catch (err) {
+      throw new StoreError(
+        'migration-failed',
+        `store ${opts.file}: migration ${m.version} (${m.name}) failed and was rolled back: ${errorMessage(err)}`,
+        { cause: err },
+      );
+    }
+    opts.logger.info({ version: m.version, migration: m.name }, 'store migration applied');
+    applied.push(m.version);
+  }
+  return applied;
+}
