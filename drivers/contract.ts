@@ -11,6 +11,7 @@ import type { z } from 'zod';
 import type { Capability } from './capabilities.js';
 import type { ByteTransport } from './transports/types.js';
 import type { GpioBackend } from './transports/gpio.js';
+import type { Mutex } from './util/mutex.js';
 import type { Clock } from '../edge/util/clock.js';
 import type { Logger } from '../edge/util/logger.js';
 
@@ -80,12 +81,26 @@ export type TransportHandle =
   | { type: 'bytes'; transport: ByteTransport }
   | { type: 'gpio'; backend: GpioBackend; chip: string; line: number };
 
+/**
+ * A physical line shared by several devices (an RS-485 bus with several
+ * Modbus units, daisy-chained displays): one lock so that one request is in
+ * flight on the line, and the transport owned by the supervisor, not by any
+ * one driver.
+ */
+export interface SharedLine {
+  lock: Mutex;
+  /** True when other devices use the same transport: the driver must not stop it. */
+  shared: boolean;
+}
+
 export interface DriverContext<O> {
   deviceId: string;
   options: O;
   transport: TransportHandle;
   logger: Logger;
   clock: Clock;
+  /** Set by the supervisor for byte transports; drivers serialise their requests with `line.lock`. */
+  line?: SharedLine;
 }
 
 export interface DriverDefinition<O = unknown> {
@@ -97,6 +112,13 @@ export interface DriverDefinition<O = unknown> {
   transports: readonly ('serial' | 'tcp' | 'udp' | 'gpio' | 'sim')[];
   /** One line: vendor document followed. */
   summary: string;
+  /**
+   * True when several devices may share one line (addressed protocols on
+   * RS-485 or daisy chains: Modbus units, MDC display ids, VISCA addresses).
+   * Devices of other drivers (e.g. a card reader streaming unsolicited
+   * frames) need a line of their own.
+   */
+  multidrop?: boolean;
   optionsSchema: z.ZodType<O>;
   capabilities(options: O): Capability[];
   create(ctx: DriverContext<O>): DeviceDriver;

@@ -298,8 +298,9 @@ export const modbusRtuDriver: DriverDefinition<ModbusRtuOptions> = {
   driver: 'modbus-rtu',
   kinds: ['sensor'],
   transports: ['serial', 'sim'],
+  multidrop: true,
   summary: 'Modbus RTU sensors, FC03/FC04 polling (Modbus Application Protocol V1.1b3, Modbus over Serial Line V1.02)',
   optionsSchema: modbusRtuOptionsSchema,
   capabilities: (options) => modbusRtuCapabilities(options),
-  create: (ctx) => new ModbusRtuDriver(ctx),
+  create: (ctx) => new ModbusRtuDriver(ctx, { busLock: ctx.line?.lock, ownsTransport: !ctx.line?.shared }),
 };

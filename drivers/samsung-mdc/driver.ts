@@ -74,9 +74,11 @@ export class SamsungMdcDriver extends DriverEmitter implements DeviceDriver {
   private pollTimer: ReturnType<typeof setInterval> | undefined;
   private polling = false;
   private opened = false;
+  private readonly line: DriverContext<MdcOptions>['line'];
 
   constructor(ctx: DriverContext<MdcOptions>, extras: MdcDriverExtras = {}) {
     super();
+    this.line = ctx.line;
     if (ctx.transport.type !== 'bytes') throw new Error(`${ctx.deviceId}: samsung-mdc needs a byte transport (serial or tcp)`);
     this.transport = ctx.transport.transport;
     this.opts = ctx.options;
@@ -111,7 +113,8 @@ export class SamsungMdcDriver extends DriverEmitter implements DeviceDriver {
     this.transport.off('up', this.onUp);
     this.transport.off('down', this.onDown);
     this.waitress.rejectAll((cmd) => new DeviceOfflineError(this.device, cmd));
-    await this.transport.stop();
+    // On a shared line (daisy-chained displays) the supervisor owns the transport.
+    if (!this.line?.shared) await this.transport.stop();
   }
 
   async execute(command: string, args: Record<string, unknown>): Promise<StatePatch> {
@@ -281,8 +284,9 @@ export const samsungMdcDriver: DriverDefinition<MdcOptions> = {
   driver: 'samsung-mdc',
   kinds: ['display'],
   transports: ['serial', 'tcp', 'sim'],
+  multidrop: true,
   summary: 'Samsung MDC over RS-232/TCP (Samsung 320TSn-3 manual p29, MD40B manual p42)',
   optionsSchema: mdcOptionsSchema,
   capabilities: () => mdcCapabilities(),
-  create: (ctx) => new SamsungMdcDriver(ctx),
+  create: (ctx) => new SamsungMdcDriver(ctx, { busLock: ctx.line?.lock }),
 };

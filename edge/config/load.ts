@@ -9,6 +9,7 @@ import type { z } from 'zod';
 import { configSchema, type EdgeConfig } from './schema.js';
 import { commandTable } from '../../drivers/capabilities.js';
 import type { DriverRegistry } from '../devices/registry.js';
+import { lineKey } from '../devices/transports.js';
 
 export interface ConfigProblem {
   path: string;
@@ -92,6 +93,27 @@ export function validateConfig(raw: unknown, registry: DriverRegistry): { config
     dev.options = opts.data as Record<string, unknown>;
     commandsByDevice.set(dev.id, new Set(commandTable(def.capabilities(opts.data)).keys()));
   });
+
+  // Devices on one physical line: only addressed (multidrop) protocols, with identical line settings.
+  const byLine = new Map<string, number[]>();
+  config.devices.forEach((dev, i) => {
+    const key = lineKey(dev);
+    if (key) byLine.set(key, [...(byLine.get(key) ?? []), i]);
+  });
+  for (const [key, idx] of byLine) {
+    if (idx.length < 2) continue;
+    const first = config.devices[idx[0]!]!;
+    for (const i of idx) {
+      const dev = config.devices[i]!;
+      const def = registry.get(dev.driver);
+      if (def && !def.multidrop) {
+        problems.push({ path: `devices[${i}].transport`, reason: `${key} is used by ${idx.length} devices, but driver "${dev.driver}" cannot share a line` });
+      }
+      if (i !== idx[0] && JSON.stringify(dev.transport) !== JSON.stringify(first.transport)) {
+        problems.push({ path: `devices[${i}].transport`, reason: `shares ${key} with devices[${idx[0]}] but with different line settings` });
+      }
+    }
+  }
 
   for (const [scene, steps] of Object.entries(config.scenes)) {
     steps.forEach((step, j) => {

@@ -18,8 +18,9 @@ import type { Store } from '../store/index.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import type { DriverRegistry } from './registry.js';
-import { buildTransport, type BuiltTransport, type TransportDeps } from './transports.js';
+import { buildTransport, lineKey, type BuiltTransport, type TransportDeps } from './transports.js';
 import type { GpioBackend } from '../../drivers/transports/gpio.js';
+import { Mutex } from '../../drivers/util/mutex.js';
 
 export interface BusPublisher {
   publish(topic: string, payload: object, opts?: { retain?: boolean; qos?: 0 | 1 }): Promise<void>;
@@ -53,6 +54,8 @@ const MAX_QUEUED = 16;
 export class DeviceSupervisor {
   private readonly devices = new Map<string, ManagedDevice>();
   private readonly gpio = new Map<string, GpioBackend>();
+  /** Lines used by more than one device: built once, stopped by the supervisor. */
+  private readonly sharedLines = new Map<string, { built: BuiltTransport; lock: Mutex }>();
 
   constructor(
     private readonly ctx: {
@@ -70,14 +73,33 @@ export class DeviceSupervisor {
   /** Create and open every device. A device that fails to open is kept, offline, with its error. */
   async start(): Promise<void> {
     const deps: TransportDeps = { logger: this.ctx.logger, gpio: this.gpio };
+    const users = new Map<string, number>();
+    for (const dev of this.ctx.config.devices) {
+      const key = lineKey(dev);
+      if (key) users.set(key, (users.get(key) ?? 0) + 1);
+    }
     for (const dev of this.ctx.config.devices) {
       const def = this.ctx.registry.get(dev.driver);
       if (!def) throw new Error(`device ${dev.id}: unknown driver ${dev.driver}`); // validated earlier
       const options = def.optionsSchema.parse(dev.options);
       // Drivers namespace their own logs (`drv:mdc`, device id); the supervisor logs as edge:devices.
       const logger = this.ctx.logger.child({ ns: 'edge:devices', device: dev.id });
-      const built = buildTransport(dev, deps);
-      const driver = def.create({ deviceId: dev.id, options, transport: built.handle, logger: this.ctx.logger, clock: this.ctx.clock });
+      const key = lineKey(dev);
+      let built: BuiltTransport;
+      let line: { lock: Mutex; shared: boolean } | undefined;
+      if (key && (users.get(key) ?? 0) > 1) {
+        let shared = this.sharedLines.get(key);
+        if (!shared) {
+          shared = { built: buildTransport(dev, deps), lock: new Mutex() };
+          this.sharedLines.set(key, shared);
+        }
+        built = shared.built;
+        line = { lock: shared.lock, shared: true };
+      } else {
+        built = buildTransport(dev, deps);
+        line = built.handle.type === 'bytes' ? { lock: new Mutex(), shared: false } : undefined;
+      }
+      const driver = def.create({ deviceId: dev.id, options, transport: built.handle, logger: this.ctx.logger, clock: this.ctx.clock, line });
       const capabilities = def.capabilities(options);
       const managed: ManagedDevice = {
         config: dev,
@@ -264,6 +286,10 @@ export class DeviceSupervisor {
       } catch (e) {
         this.ctx.logger.warn({ err: e, device: d.config.id }, 'error while closing device');
       }
+    }
+    for (const [key, line] of this.sharedLines) {
+      if (line.built.handle.type !== 'bytes') continue;
+      await line.built.handle.transport.stop().catch((e: unknown) => this.ctx.logger.warn({ err: e, line: key }, 'error while closing a shared line'));
     }
   }
 }

@@ -36,6 +36,17 @@ function gpioBackend(name: 'auto' | 'onoff' | 'fake', deps: TransportDeps): Gpio
   return backend;
 }
 
+/**
+ * Key of the physical line a device uses: devices with the same key share
+ * one transport (and one lock). Sim, GPIO and UDP devices never share.
+ */
+export function lineKey(dev: DeviceConfig): string | undefined {
+  const t = dev.transport;
+  if (t.type === 'serial') return `serial:${t.path}`;
+  if (t.type === 'tcp') return `tcp:${t.host}:${t.port}`;
+  return undefined;
+}
+
 export function buildTransport(dev: DeviceConfig, deps: TransportDeps): BuiltTransport {
   const t = dev.transport;
   const logger = deps.logger.child({ device: dev.id });

@@ -78,6 +78,22 @@ describe('config', () => {
     expect(p.some((s) => s.startsWith('scenes.class-start[2].args.on:'))).toBe(true);
   });
 
+  it('lets only multidrop drivers share a serial line, with the same line settings', () => {
+    const line = (baud: number) => `transport: { type: serial, path: /dev/serial/by-id/usb-rs485, baudRate: ${baud} }`;
+    const ok = problems(
+      `${base}devices:\n  - { id: a1, kind: sensor, driver: modbus-rtu, ${line(9600)}, options: { unitId: 1, profile: xy-md02 } }\n` +
+        `  - { id: a2, kind: sensor, driver: modbus-rtu, ${line(9600)}, options: { unitId: 2, profile: xy-md02 } }\n`,
+    );
+    expect(ok).toEqual([]);
+    const p = problems(
+      `${base}devices:\n  - { id: a1, kind: sensor, driver: modbus-rtu, ${line(9600)}, options: { unitId: 1, profile: xy-md02 } }\n` +
+        `  - { id: a2, kind: sensor, driver: modbus-rtu, ${line(19200)}, options: { unitId: 2, profile: xy-md02 } }\n` +
+        `  - { id: r, kind: card-reader, driver: em4100, ${line(9600)} }\n`,
+    );
+    expect(p).toContain('devices[1].transport: shares serial:/dev/serial/by-id/usb-rs485 with devices[0] but with different line settings');
+    expect(p).toContain('devices[2].transport: serial:/dev/serial/by-id/usb-rs485 is used by 3 devices, but driver "em4100" cannot share a line');
+  });
+
   it('requires exactly one password source per broker user, and a deviceId for devices', () => {
     const p = problems(`${base.replace('broker: { port: 1883 }', 'broker: { users: [ { username: cam, role: device } ] }')}`);
     expect(p).toContain('broker.users[0].passwordFile: give exactly one of passwordHash or passwordFile');
