@@ -142,11 +142,21 @@ export class DeviceSupervisor {
     driver.on('online', (online, reason) => {
       if (online === d.status.online) return;
       d.status.online = online;
+      if (!online) d.status.lastError = { message: `${d.config.id}: offline${reason ? `: ${reason}` : ''}`, code: 'offline', ts: this.ctx.clock.now() };
       this.ctx.metrics.deviceOnline.set({ device: d.config.id, driver: d.config.driver }, online ? 1 : 0);
       // The driver logs the transition once with its protocol detail; keep a debug trace here.
       logger.debug({ online, reason }, 'device availability changed');
       void this.publishState(d);
     });
+    if (d.built.handle.type === 'bytes') {
+      // The transport says why a line is down (port missing, connection refused) even before the driver ever saw it up.
+      const transport = d.built.handle.transport;
+      transport.on('down', (err) => {
+        if (!err) return;
+        d.status.lastError = { message: `${d.config.id}: ${transport.description}: ${err.message}`, code: 'transport-down', ts: this.ctx.clock.now() };
+        void this.publishState(d);
+      });
+    }
     driver.on('malformed', (detail) => {
       this.ctx.metrics.malformedFrames.inc({ device: d.config.id });
       logger.warn({ detail }, 'malformed frame dropped');

@@ -8,7 +8,8 @@ import type { RunningService } from '../../edge/service.js';
 import { basicAuth, PASSWORDS, startRoom, tempRoom, type TempRoom } from '../helpers/room.js';
 
 const DEVICES = `  - { id: panel, name: 交互平板, kind: display, driver: samsung-mdc, transport: { type: sim }, options: { displayId: 1 } }
-  - { id: reader, kind: card-reader, driver: em4100, transport: { type: sim } }`;
+  - { id: reader, kind: card-reader, driver: em4100, transport: { type: sim } }
+  - { id: ghost, kind: display, driver: samsung-mdc, transport: { type: serial, path: /dev/serial/by-id/usb-not-plugged-in }, options: { displayId: 1 } }`;
 const SCENES = `scenes:
   class-start:
     - { device: panel, command: power, args: { on: true } }
@@ -59,7 +60,7 @@ describe('edge service', () => {
   it('answers /health without credentials and refuses the API without them', async () => {
     const h = await fetch(`${base}/health`);
     expect(h.status).toBe(200);
-    expect(await h.json()).toMatchObject({ status: 'ok', room: 'test-room', devices: { total: 2 } });
+    expect(await h.json()).toMatchObject({ status: 'ok', room: 'test-room', devices: { total: 3, online: 2 } });
     expect((await fetch(`${base}/api/devices`)).status).toBe(401);
     expect((await fetch(`${base}/api/devices`, { headers: { authorization: basicAuth('tech', 'wrong-password') } })).status).toBe(401);
   });
@@ -85,6 +86,14 @@ describe('edge service', () => {
     } finally {
       await c.endAsync();
     }
+  });
+
+  it('keeps serving when a serial port is missing; the device is offline with an error naming the port', async () => {
+    const ghost = svc.devices.get('ghost');
+    expect(ghost?.online).toBe(false);
+    expect(ghost?.lastError?.message).toMatch(/usb-not-plugged-in/);
+    const r = await svc.devices.execute('ghost', 'power', { on: true }, { username: 'tech', role: 'technician' });
+    expect(r).toMatchObject({ ok: false, error: { code: 'offline' } });
   });
 
   it('reports invalid arguments and unknown devices with clear errors', async () => {
