@@ -14,6 +14,8 @@ import { encodeRaw } from '../modbus/registers.js';
 import { resolveRegisters, modbusRtuOptionsSchema } from '../modbus-rtu/driver.js';
 import { em4100OptionsSchema } from '../em4100/driver.js';
 import { mdcOptionsSchema } from '../samsung-mdc/driver.js';
+import { PjlinkSim } from './pjlink.js';
+import { pjlinkOptionsSchema } from '../pjlink/options.js';
 
 export type SimAction = (args: Record<string, unknown>) => void | Promise<void>;
 
@@ -118,7 +120,33 @@ function modbusRtu(end: ByteTransport, input: SimInput): Simulator {
   };
 }
 
+const faultArgs = z.object({ code: z.enum(['ERR1', 'ERR2', 'ERR3', 'ERR4']).nullable() });
+
+function pjlink(end: ByteTransport, input: SimInput): Simulator {
+  const options = pjlinkOptionsSchema.parse(input.options);
+  // A projector takes a while to warm up and cool down; the demo shows it.
+  const sim = new PjlinkSim({ warmupMs: 8000, cooldownMs: 4000, inputs: [...new Set(Object.values(options.inputs))] });
+  sim.attach(end);
+  return {
+    model: 'pjlink',
+    actions: {
+      'power-cut': (args) => {
+        sim.silent = silentArgs.parse(args).silent;
+      },
+      fault: (args) => {
+        sim.fault = faultArgs.parse(args).code;
+      },
+    },
+    start: () => undefined,
+    stop: async () => {
+      await sim.close();
+      await end.stop();
+    },
+  };
+}
+
 const SIMULATORS: Record<string, (end: ByteTransport, input: SimInput) => Simulator> = {
+  pjlink,
   em4100,
   'samsung-mdc': samsungMdc,
   'modbus-rtu': modbusRtu,

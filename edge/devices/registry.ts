@@ -5,6 +5,7 @@ import type { AnyDriverDefinition, DriverDefinition } from '../../drivers/contra
 import { em4100Driver } from '../../drivers/em4100/driver.js';
 import { modbusRtuDriver } from '../../drivers/modbus-rtu/driver.js';
 import { samsungMdcDriver } from '../../drivers/samsung-mdc/driver.js';
+import { pjlinkDriver } from '../../drivers/pjlink/driver.js';
 
 export class DriverRegistry {
   private readonly defs = new Map<string, AnyDriverDefinition>();
@@ -30,5 +31,9 @@ export class DriverRegistry {
 
 /** The registry of every driver this build ships. */
 export function builtinDrivers(): DriverRegistry {
-  return new DriverRegistry().register(samsungMdcDriver).register(modbusRtuDriver).register(em4100Driver);
+  return new DriverRegistry()
+    .register(samsungMdcDriver)
+    .register(modbusRtuDriver)
+    .register(em4100Driver)
+    .register(pjlinkDriver);
 }

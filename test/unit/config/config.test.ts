@@ -48,7 +48,7 @@ describe('config', () => {
 
   it('rejects unknown drivers, naming the known ones', () => {
     const p = problems(`${base}devices:\n  - { id: p, kind: display, driver: samsung-mdx, transport: { type: sim } }\n`);
-    expect(p).toEqual([expect.stringMatching(/^devices\[0\]\.driver: unknown driver "samsung-mdx"; known drivers: em4100, modbus-rtu, samsung-mdc/)]);
+    expect(p).toEqual([expect.stringMatching(/^devices\[0\]\.driver: unknown driver "samsung-mdx"; known drivers: em4100, modbus-rtu, pjlink, samsung-mdc/)]);
   });
 
   it('rejects duplicate device ids and bad driver options with full paths', () => {
