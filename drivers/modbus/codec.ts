@@ -1,20 +1,25 @@
 /**
- * Modbus RTU codec: ADUs (unit id + PDU + CRC) <-> typed requests/responses.
+ * Modbus codec: PDUs (function code + data) <-> typed requests/responses, and
+ * the RTU ADU around them (unit id + PDU + CRC). Modbus TCP wraps the same
+ * PDUs in an MBAP header (drivers/modbus-tcp/mbap.ts).
  *
- * Sources: MODBUS Application Protocol Specification V1.1b3 (§6.3 FC03 Read
- * Holding Registers, §6.4 FC04 Read Input Registers, §6.5 FC05 Write Single
- * Coil, §6.6 FC06 Write Single Register, §6.11 FC0F Write Multiple Coils,
- * §6.12 FC10 Write Multiple Registers, §7 exception responses and codes) and
- * MODBUS over Serial Line Specification V1.02 (§2.5.1 RTU frame, CRC).
+ * Sources: MODBUS Application Protocol Specification V1.1b3 (§6.1 FC01 Read
+ * Coils, §6.2 FC02 Read Discrete Inputs, §6.3 FC03 Read Holding Registers,
+ * §6.4 FC04 Read Input Registers, §6.5 FC05 Write Single Coil, §6.6 FC06
+ * Write Single Register, §6.11 FC0F Write Multiple Coils, §6.12 FC10 Write
+ * Multiple Registers, §7 exception responses and codes) and MODBUS over
+ * Serial Line Specification V1.02 (§2.5.1 RTU frame, CRC).
  *
  * Both sides are here: the master encodes requests and decodes responses; the
- * simulator (drivers/sim/modbus-rtu.ts) decodes requests and encodes responses.
+ * simulators (drivers/sim/modbus-*.ts) decode requests and encode responses.
  */
 import { DeviceNakError } from '../errors.js';
 import { crcOk, withCrc } from './crc.js';
 
 export type ReadRequest = { fc: 3 | 4; address: number; quantity: number };
+export type BitReadRequest = { fc: 1 | 2; address: number; quantity: number };
 export type ModbusRequest =
+  | BitReadRequest
   | ReadRequest
   | { fc: 5; address: number; value: boolean }
   | { fc: 6; address: number; value: number }
@@ -22,6 +27,7 @@ export type ModbusRequest =
   | { fc: 16; address: number; values: number[] };
 
 export type ModbusResponse =
+  | { fc: 1 | 2; bits: boolean[] }
   | { fc: 3 | 4; registers: number[] }
   | { fc: 5; address: number; value: boolean }
   | { fc: 6; address: number; value: number }
@@ -29,11 +35,13 @@ export type ModbusResponse =
 
 /** What a server answered: a normal response or an exception (fc | 0x80). */
 export type ModbusReply = { unitId: number; ok: true; response: ModbusResponse } | { unitId: number; ok: false; fc: number; exception: number };
+/** A response PDU decoded: a normal response or an exception. */
+export type PduReply = { ok: true; response: ModbusResponse } | { ok: false; fc: number; exception: number };
 
 export type Decoded<T> = { ok: true; value: T } | { ok: false; error: string };
 
-/** Quantity limits of the Application Protocol spec (§6.3, §6.4, §6.11, §6.12). */
-export const LIMITS = { readRegisters: 125, writeCoils: 1968, writeRegisters: 123 } as const;
+/** Quantity limits of the Application Protocol spec (§6.1-§6.4, §6.11, §6.12). */
+export const LIMITS = { readBits: 2000, readRegisters: 125, writeCoils: 1968, writeRegisters: 123 } as const;
 
 /** Exception codes, Application Protocol §7. */
 export const EXCEPTION_NAMES: Record<number, string> = {
@@ -65,59 +73,70 @@ export class ModbusExceptionError extends DeviceNakError {
 }
 
 const u16 = (n: number): boolean => Number.isInteger(n) && n >= 0 && n <= 0xffff;
+const isBitRead = (fc: number): fc is 1 | 2 => fc === 1 || fc === 2;
+const isRegRead = (fc: number): fc is 3 | 4 => fc === 3 || fc === 4;
 
 function checkRequest(req: ModbusRequest): void {
   if (!u16(req.address)) throw new RangeError(`Modbus address out of range: ${req.address}`);
-  const count = req.fc === 3 || req.fc === 4 ? req.quantity : req.fc === 15 || req.fc === 16 ? req.values.length : 1;
-  const max = req.fc === 3 || req.fc === 4 ? LIMITS.readRegisters : req.fc === 15 ? LIMITS.writeCoils : req.fc === 16 ? LIMITS.writeRegisters : 1;
+  let count: number;
+  let max: number;
+  if (req.fc === 1 || req.fc === 2) [count, max] = [req.quantity, LIMITS.readBits];
+  else if (req.fc === 3 || req.fc === 4) [count, max] = [req.quantity, LIMITS.readRegisters];
+  else if (req.fc === 15) [count, max] = [req.values.length, LIMITS.writeCoils];
+  else if (req.fc === 16) [count, max] = [req.values.length, LIMITS.writeRegisters];
+  else [count, max] = [1, 1];
   if (!Number.isInteger(count) || count < 1 || count > max) throw new RangeError(`Modbus FC${req.fc} quantity out of range 1..${max}: ${count}`);
   if (req.address + count > 0x10000) throw new RangeError(`Modbus FC${req.fc} range runs past 0xFFFF`);
   if (req.fc === 6 && !u16(req.value)) throw new RangeError(`Modbus register value out of range: ${req.value}`);
   if (req.fc === 16 && !req.values.every(u16)) throw new RangeError('Modbus register value out of range');
 }
 
+/** Pack bits LSB first, as FC01/02 replies and FC0F requests carry them (§6.1, §6.11). */
+export function packBits(bits: readonly boolean[]): Buffer {
+  const out = Buffer.alloc(Math.ceil(bits.length / 8));
+  bits.forEach((on, i) => {
+    if (on) out[i >> 3] = (out[i >> 3] ?? 0) | (1 << (i & 7));
+  });
+  return out;
+}
+
+/** The first `count` bits of `bytes`, LSB first (padding bits ignored). */
+export function unpackBits(bytes: Uint8Array, count: number): boolean[] {
+  const bits: boolean[] = [];
+  for (let i = 0; i < count; i++) bits.push((((bytes[i >> 3] ?? 0) >> (i & 7)) & 1) === 1);
+  return bits;
+}
+
 /** The PDU (function code + data) of a request. */
 export function encodeRequestPdu(req: ModbusRequest): Buffer {
   checkRequest(req);
+  const head = (fc: number, address: number, word: number): Buffer => {
+    const b = Buffer.alloc(5);
+    b.writeUInt8(fc, 0);
+    b.writeUInt16BE(address, 1);
+    b.writeUInt16BE(word, 3);
+    return b;
+  };
   switch (req.fc) {
+    case 1:
+    case 2:
     case 3:
-    case 4: {
-      const b = Buffer.alloc(5);
-      b.writeUInt8(req.fc, 0);
-      b.writeUInt16BE(req.address, 1);
-      b.writeUInt16BE(req.quantity, 3);
-      return b;
-    }
+    case 4:
+      return head(req.fc, req.address, req.quantity);
     case 5:
-    case 6: {
-      const b = Buffer.alloc(5);
-      b.writeUInt8(req.fc, 0);
-      b.writeUInt16BE(req.address, 1);
-      b.writeUInt16BE(req.fc === 5 ? (req.value ? 0xff00 : 0x0000) : req.value, 3);
-      return b;
-    }
+      return head(5, req.address, req.value ? 0xff00 : 0x0000);
+    case 6:
+      return head(6, req.address, req.value);
     case 15: {
-      const n = req.values.length;
-      const bytes = Math.ceil(n / 8);
-      const b = Buffer.alloc(6 + bytes);
-      b.writeUInt8(15, 0);
-      b.writeUInt16BE(req.address, 1);
-      b.writeUInt16BE(n, 3);
-      b.writeUInt8(bytes, 5);
-      req.values.forEach((on, i) => {
-        if (on) b[6 + (i >> 3)] = (b[6 + (i >> 3)] ?? 0) | (1 << (i & 7));
-      });
-      return b;
+      const bits = packBits(req.values);
+      return Buffer.concat([head(15, req.address, req.values.length), Buffer.of(bits.length), bits]);
     }
     case 16: {
       const n = req.values.length;
-      const b = Buffer.alloc(6 + 2 * n);
-      b.writeUInt8(16, 0);
-      b.writeUInt16BE(req.address, 1);
-      b.writeUInt16BE(n, 3);
-      b.writeUInt8(2 * n, 5);
-      req.values.forEach((v, i) => b.writeUInt16BE(v, 6 + 2 * i));
-      return b;
+      const data = Buffer.alloc(1 + 2 * n);
+      data.writeUInt8(2 * n, 0);
+      req.values.forEach((v, i) => data.writeUInt16BE(v, 1 + 2 * i));
+      return Buffer.concat([head(16, req.address, n), data]);
     }
   }
 }
@@ -128,60 +147,90 @@ export function encodeRequest(unitId: number, req: ModbusRequest): Buffer {
   return withCrc(Buffer.concat([Buffer.of(unitId), encodeRequestPdu(req)]));
 }
 
+/** Length of the normal response PDU to `req` (exception PDUs are 2 bytes). */
+export function expectedResponsePduLength(req: ModbusRequest): number {
+  if (isBitRead(req.fc)) return 2 + Math.ceil((req as BitReadRequest).quantity / 8);
+  if (isRegRead(req.fc)) return 2 + 2 * (req as ReadRequest).quantity;
+  return 5;
+}
+
 /** Length of the normal response ADU to `req` (exception responses are 5 bytes). */
 export function expectedResponseLength(req: ModbusRequest): number {
-  return req.fc === 3 || req.fc === 4 ? 5 + 2 * req.quantity : 8;
+  return 3 + expectedResponsePduLength(req);
+}
+
+/** The byte count a read reply must announce (FC01-04), else undefined. */
+export function expectedByteCount(req: ModbusRequest): number | undefined {
+  if (isBitRead(req.fc) || isRegRead(req.fc)) return expectedResponsePduLength(req) - 2;
+  return undefined;
 }
 
 export const EXCEPTION_ADU_LENGTH = 5;
+export const EXCEPTION_PDU_LENGTH = 2;
 
 /**
- * Decode a response ADU (CRC already checked by the framer, checked again
- * here) to `req` from `unitId`. Anything that does not answer that request is
- * an error result, never an exception thrown.
+ * Decode a response PDU to `req`. Anything that does not answer that request
+ * is an error result, never an exception thrown.
  */
-export function decodeResponse(unitId: number, req: ModbusRequest, adu: Uint8Array): Decoded<ModbusReply> {
-  const b = Buffer.from(adu.buffer, adu.byteOffset, adu.byteLength);
-  const fail = (error: string): Decoded<ModbusReply> => ({ ok: false, error });
-  if (b.length < EXCEPTION_ADU_LENGTH || !crcOk(b)) return fail('bad CRC or too short');
-  if (b[0] !== unitId) return fail(`reply from unit ${b[0]} to a request for unit ${unitId}`);
-  const fc = b[1] ?? 0;
+export function decodeResponsePdu(req: ModbusRequest, pdu: Uint8Array): Decoded<PduReply> {
+  const b = Buffer.from(pdu.buffer, pdu.byteOffset, pdu.byteLength);
+  const fail = (error: string): Decoded<PduReply> => ({ ok: false, error });
+  const fc = b[0];
+  if (fc === undefined) return fail('empty reply');
   if (fc === (req.fc | 0x80)) {
-    if (b.length !== EXCEPTION_ADU_LENGTH) return fail('exception reply of wrong length');
-    return { ok: true, value: { unitId, ok: false, fc: req.fc, exception: b[2] ?? 0 } };
+    if (b.length !== EXCEPTION_PDU_LENGTH) return fail('exception reply of wrong length');
+    return { ok: true, value: { ok: false, fc: req.fc, exception: b[1] ?? 0 } };
   }
   if (fc !== req.fc) return fail(`reply with function ${fc} to function ${req.fc}`);
-  if (b.length !== expectedResponseLength(req)) return fail(`reply of ${b.length} bytes, expected ${expectedResponseLength(req)}`);
+  const want = expectedResponsePduLength(req);
+  if (b.length !== want) return fail(`reply of ${b.length + 3} bytes, expected ${want + 3}`);
   switch (req.fc) {
+    case 1:
+    case 2:
     case 3:
     case 4: {
-      if (b[2] !== 2 * req.quantity) return fail(`byte count ${b[2]} for ${req.quantity} registers`);
+      const count = expectedByteCount(req);
+      if (b[1] !== count) return fail(`byte count ${b[1]} for ${req.quantity} ${isBitRead(req.fc) ? 'bits' : 'registers'}`);
+      if (req.fc === 1 || req.fc === 2) return { ok: true, value: { ok: true, response: { fc: req.fc, bits: unpackBits(b.subarray(2), req.quantity) } } };
       const registers: number[] = [];
-      for (let i = 0; i < req.quantity; i++) registers.push(b.readUInt16BE(3 + 2 * i));
-      return { ok: true, value: { unitId, ok: true, response: { fc: req.fc, registers } } };
+      for (let i = 0; i < req.quantity; i++) registers.push(b.readUInt16BE(2 + 2 * i));
+      return { ok: true, value: { ok: true, response: { fc: req.fc, registers } } };
     }
     case 5:
     case 6: {
-      const address = b.readUInt16BE(2);
-      const raw = b.readUInt16BE(4);
+      const address = b.readUInt16BE(1);
+      const raw = b.readUInt16BE(3);
       const sent = req.fc === 5 ? (req.value ? 0xff00 : 0) : req.value;
       if (address !== req.address || raw !== sent) return fail('write echo does not match the request');
       const response: ModbusResponse = req.fc === 5 ? { fc: 5, address, value: raw === 0xff00 } : { fc: 6, address, value: raw };
-      return { ok: true, value: { unitId, ok: true, response } };
+      return { ok: true, value: { ok: true, response } };
     }
     case 15:
     case 16: {
-      const address = b.readUInt16BE(2);
-      const quantity = b.readUInt16BE(4);
+      const address = b.readUInt16BE(1);
+      const quantity = b.readUInt16BE(3);
       if (address !== req.address || quantity !== req.values.length) return fail('write reply does not match the request');
-      return { ok: true, value: { unitId, ok: true, response: { fc: req.fc, address, quantity } } };
+      return { ok: true, value: { ok: true, response: { fc: req.fc, address, quantity } } };
     }
   }
 }
 
-// ---- server side (simulator) ----
+/**
+ * Decode an RTU response ADU (CRC already checked by the framer, checked
+ * again here) to `req` from `unitId`.
+ */
+export function decodeResponse(unitId: number, req: ModbusRequest, adu: Uint8Array): Decoded<ModbusReply> {
+  const b = Buffer.from(adu.buffer, adu.byteOffset, adu.byteLength);
+  if (b.length < EXCEPTION_ADU_LENGTH || !crcOk(b)) return { ok: false, error: 'bad CRC or too short' };
+  if (b[0] !== unitId) return { ok: false, error: `reply from unit ${b[0]} to a request for unit ${unitId}` };
+  const r = decodeResponsePdu(req, b.subarray(1, b.length - 2));
+  return r.ok ? { ok: true, value: { unitId, ...r.value } } : r;
+}
+
+// ---- server side (simulators) ----
 
 export type ServerRequest = { unitId: number; request: ModbusRequest } | { unitId: number; unsupported: number };
+export type ServerPdu = { request: ModbusRequest } | { unsupported: number };
 
 /**
  * Length of the request ADU starting at `b[at]` if it can be known from the
@@ -198,73 +247,91 @@ export function requestLength(b: Uint8Array, at = 0): number | 'need-more' | 'un
   return 'unknown';
 }
 
-/** Decode a request ADU (CRC checked by the caller). */
-export function decodeRequest(adu: Uint8Array): Decoded<ServerRequest> {
-  const b = Buffer.from(adu.buffer, adu.byteOffset, adu.byteLength);
-  const unitId = b[0] ?? 0;
-  const fc = b[1] ?? 0;
-  if (b.length < 4) return { ok: false, error: 'request too short' };
-  const address = b.length >= 4 ? b.readUInt16BE(2) : 0;
+/** Decode a request PDU (function code + data). */
+export function decodeRequestPdu(pdu: Uint8Array): Decoded<ServerPdu> {
+  const b = Buffer.from(pdu.buffer, pdu.byteOffset, pdu.byteLength);
+  const fc = b[0] ?? 0;
+  if (b.length < 1) return { ok: false, error: 'request too short' };
+  const fixed = (): boolean => b.length === 5;
   switch (fc) {
+    case 1:
+    case 2:
     case 3:
     case 4:
-      if (b.length !== 8) return { ok: false, error: 'bad request length' };
-      return { ok: true, value: { unitId, request: { fc, address, quantity: b.readUInt16BE(4) } } };
+      if (!fixed()) return { ok: false, error: 'bad request length' };
+      return { ok: true, value: { request: { fc, address: b.readUInt16BE(1), quantity: b.readUInt16BE(3) } } };
     case 5:
-      if (b.length !== 8) return { ok: false, error: 'bad request length' };
-      return { ok: true, value: { unitId, request: { fc, address, value: b.readUInt16BE(4) === 0xff00 } } };
+      if (!fixed()) return { ok: false, error: 'bad request length' };
+      return { ok: true, value: { request: { fc, address: b.readUInt16BE(1), value: b.readUInt16BE(3) === 0xff00 } } };
     case 6:
-      if (b.length !== 8) return { ok: false, error: 'bad request length' };
-      return { ok: true, value: { unitId, request: { fc, address, value: b.readUInt16BE(4) } } };
+      if (!fixed()) return { ok: false, error: 'bad request length' };
+      return { ok: true, value: { request: { fc, address: b.readUInt16BE(1), value: b.readUInt16BE(3) } } };
     case 15:
     case 16: {
-      const quantity = b.readUInt16BE(4);
-      const count = b[6] ?? 0;
-      if (b.length !== 9 + count) return { ok: false, error: 'bad request length' };
+      if (b.length < 6) return { ok: false, error: 'bad request length' };
+      const address = b.readUInt16BE(1);
+      const quantity = b.readUInt16BE(3);
+      const count = b[5] ?? 0;
+      if (b.length !== 6 + count) return { ok: false, error: 'bad request length' };
       if (fc === 16) {
         if (count !== 2 * quantity) return { ok: false, error: 'byte count does not match quantity' };
         const values: number[] = [];
-        for (let i = 0; i < quantity; i++) values.push(b.readUInt16BE(7 + 2 * i));
-        return { ok: true, value: { unitId, request: { fc, address, values } } };
+        for (let i = 0; i < quantity; i++) values.push(b.readUInt16BE(6 + 2 * i));
+        return { ok: true, value: { request: { fc, address, values } } };
       }
       if (count !== Math.ceil(quantity / 8)) return { ok: false, error: 'byte count does not match quantity' };
-      const values: boolean[] = [];
-      for (let i = 0; i < quantity; i++) values.push((((b[7 + (i >> 3)] ?? 0) >> (i & 7)) & 1) === 1);
-      return { ok: true, value: { unitId, request: { fc, address, values } } };
+      return { ok: true, value: { request: { fc, address, values: unpackBits(b.subarray(6), quantity) } } };
     }
     default:
-      return { ok: true, value: { unitId, unsupported: fc } };
+      return { ok: true, value: { unsupported: fc } };
+  }
+}
+
+/** Decode an RTU request ADU (CRC checked by the caller). */
+export function decodeRequest(adu: Uint8Array): Decoded<ServerRequest> {
+  if (adu.length < 4) return { ok: false, error: 'request too short' };
+  const unitId = adu[0] ?? 0;
+  const r = decodeRequestPdu(adu.subarray(1, adu.length - 2));
+  return r.ok ? { ok: true, value: { unitId, ...r.value } } : r;
+}
+
+export function encodeResponsePdu(res: ModbusResponse): Buffer {
+  switch (res.fc) {
+    case 1:
+    case 2: {
+      const bits = packBits(res.bits);
+      return Buffer.concat([Buffer.of(res.fc, bits.length), bits]);
+    }
+    case 3:
+    case 4: {
+      const pdu = Buffer.alloc(2 + 2 * res.registers.length);
+      pdu[0] = res.fc;
+      pdu[1] = 2 * res.registers.length;
+      res.registers.forEach((v, i) => pdu.writeUInt16BE(v & 0xffff, 2 + 2 * i));
+      return pdu;
+    }
+    case 5:
+    case 6:
+    case 15:
+    case 16: {
+      const pdu = Buffer.alloc(5);
+      pdu[0] = res.fc;
+      pdu.writeUInt16BE(res.address, 1);
+      const word = res.fc === 5 ? (res.value ? 0xff00 : 0) : res.fc === 6 ? res.value : res.quantity;
+      pdu.writeUInt16BE(word, 3);
+      return pdu;
+    }
   }
 }
 
 export function encodeResponse(unitId: number, res: ModbusResponse): Buffer {
-  let pdu: Buffer;
-  switch (res.fc) {
-    case 3:
-    case 4:
-      pdu = Buffer.alloc(2 + 2 * res.registers.length);
-      pdu[0] = res.fc;
-      pdu[1] = 2 * res.registers.length;
-      res.registers.forEach((v, i) => pdu.writeUInt16BE(v & 0xffff, 2 + 2 * i));
-      break;
-    case 5:
-    case 6:
-      pdu = Buffer.alloc(5);
-      pdu[0] = res.fc;
-      pdu.writeUInt16BE(res.address, 1);
-      pdu.writeUInt16BE(res.fc === 5 ? (res.value ? 0xff00 : 0) : res.value, 3);
-      break;
-    case 15:
-    case 16:
-      pdu = Buffer.alloc(5);
-      pdu[0] = res.fc;
-      pdu.writeUInt16BE(res.address, 1);
-      pdu.writeUInt16BE(res.quantity, 3);
-      break;
-  }
-  return withCrc(Buffer.concat([Buffer.of(unitId), pdu]));
+  return withCrc(Buffer.concat([Buffer.of(unitId), encodeResponsePdu(res)]));
+}
+
+export function encodeExceptionPdu(fc: number, code: number): Buffer {
+  return Buffer.of((fc | 0x80) & 0xff, code & 0xff);
 }
 
 export function encodeException(unitId: number, fc: number, code: number): Buffer {
-  return withCrc(Buffer.of(unitId, (fc | 0x80) & 0xff, code));
+  return withCrc(Buffer.concat([Buffer.of(unitId), encodeExceptionPdu(fc, code)]));
 }

@@ -21,7 +21,7 @@
  * code length rules.
  */
 import { crc16Update, crcOk } from './crc.js';
-import { EXCEPTION_ADU_LENGTH, expectedResponseLength, requestLength, type ModbusRequest } from './codec.js';
+import { EXCEPTION_ADU_LENGTH, expectedByteCount, expectedResponseLength, requestLength, type ModbusRequest } from './codec.js';
 
 export interface FramerResult<F> {
   frames: F[];
@@ -42,13 +42,14 @@ export interface Expectation {
   fc: number;
   /** Length of the normal reply ADU. */
   length: number;
-  /** For FC03/04: the byte count the reply must announce. */
+  /** For FC01-04: the byte count the reply must announce. */
   byteCount?: number;
 }
 
 export function expectationFor(unitId: number, req: ModbusRequest): Expectation {
   const e: Expectation = { unitId, fc: req.fc, length: expectedResponseLength(req) };
-  if (req.fc === 3 || req.fc === 4) e.byteCount = 2 * req.quantity;
+  const byteCount = expectedByteCount(req);
+  if (byteCount !== undefined) e.byteCount = byteCount;
   return e;
 }
 

@@ -1,11 +1,15 @@
 /**
  * Device-side simulator of Modbus RTU servers (units) sharing one line, for
  * tests and the demo room. Per the MODBUS Application Protocol V1.1b3 it
- * serves FC03 (holding registers), FC04 (input registers), FC06 and FC10
+ * serves FC01 (coils), FC02 (discrete inputs), FC03 (holding registers),
+ * FC04 (input registers), FC05 and FC0F (writes to coils), FC06 and FC10
  * (writes to holding registers); a read or write touching an address the unit
  * does not have gets exception 02, a bad quantity exception 03, any other
  * function exception 01 (§7). Requests for unknown unit ids and broadcasts
  * (unit 0) get no reply, as on a real bus.
+ *
+ * The data model of the units (ModbusUnits) is shared with the Modbus TCP
+ * simulator (./modbus-tcp.ts).
  */
 import type { ByteTransport } from '../transports/types.js';
 import { decodeRequest, encodeException, encodeResponse, LIMITS, type ModbusRequest, type ModbusResponse } from '../modbus/codec.js';
@@ -13,10 +17,13 @@ import { RtuRequestFramer } from '../modbus/framer.js';
 import { encodeRaw, type RegisterType, type WordOrder } from '../modbus/registers.js';
 
 export type RegisterTable = 'input' | 'holding';
+export type BitTable = 'coils' | 'discrete';
 
 export interface SimUnit {
   input: Record<number, number>;
   holding: Record<number, number>;
+  coils: Record<number, boolean>;
+  discrete: Record<number, boolean>;
 }
 
 export interface ModbusRtuSimOptions {
@@ -28,11 +35,129 @@ export interface ModbusRtuSimOptions {
 interface UnitState {
   input: Map<number, number>;
   holding: Map<number, number>;
+  coils: Map<number, boolean>;
+  discrete: Map<number, boolean>;
   silent: boolean;
 }
 
-export class ModbusRtuSim {
+export interface CoilWrite {
+  unitId: number;
+  address: number;
+  value: boolean;
+  /** Date.now() of the write. */
+  at: number;
+}
+
+/** The registers and coils of simulated units, and how a unit answers a request. */
+export class ModbusUnits {
   private readonly units = new Map<number, UnitState>();
+  /** Every coil a client wrote, oldest first (FC05 and FC0F), for assertions and pulse timing. */
+  readonly coilWrites: CoilWrite[] = [];
+
+  constructor(units: Record<number, Partial<SimUnit>>) {
+    for (const [id, u] of Object.entries(units)) {
+      this.units.set(Number(id), {
+        input: toMap(u.input ?? {}),
+        holding: toMap(u.holding ?? {}),
+        coils: new Map(Object.entries(u.coils ?? {}).map(([k, v]) => [Number(k), v])),
+        discrete: new Map(Object.entries(u.discrete ?? {}).map(([k, v]) => [Number(k), v])),
+        silent: false,
+      });
+    }
+  }
+
+  /** True when the unit exists and answers. */
+  answers(unitId: number): boolean {
+    const u = this.units.get(unitId);
+    return u !== undefined && !u.silent;
+  }
+
+  setRegister(unitId: number, table: RegisterTable, address: number, value: number): void {
+    this.unit(unitId)[table].set(address, Math.round(value) & 0xffff);
+  }
+
+  getRegister(unitId: number, table: RegisterTable, address: number): number | undefined {
+    return this.unit(unitId)[table].get(address);
+  }
+
+  setBit(unitId: number, table: BitTable, address: number, value: boolean): void {
+    this.unit(unitId)[table].set(address, value);
+  }
+
+  getBit(unitId: number, table: BitTable, address: number): boolean | undefined {
+    return this.unit(unitId)[table].get(address);
+  }
+
+  setSilent(unitId: number, silent: boolean): void {
+    this.unit(unitId).silent = silent;
+  }
+
+  /** A response, or an exception code (§7). */
+  serve(unitId: number, req: ModbusRequest): ModbusResponse | number {
+    const unit = this.unit(unitId);
+    switch (req.fc) {
+      case 1:
+      case 2: {
+        if (req.quantity < 1 || req.quantity > LIMITS.readBits) return 0x03;
+        const table = req.fc === 1 ? unit.coils : unit.discrete;
+        const bits: boolean[] = [];
+        for (let a = req.address; a < req.address + req.quantity; a++) {
+          const v = table.get(a);
+          if (v === undefined) return 0x02;
+          bits.push(v);
+        }
+        return { fc: req.fc, bits };
+      }
+      case 3:
+      case 4: {
+        if (req.quantity < 1 || req.quantity > LIMITS.readRegisters) return 0x03;
+        const table = req.fc === 3 ? unit.holding : unit.input;
+        const registers: number[] = [];
+        for (let a = req.address; a < req.address + req.quantity; a++) {
+          const v = table.get(a);
+          if (v === undefined) return 0x02;
+          registers.push(v);
+        }
+        return { fc: req.fc, registers };
+      }
+      case 5:
+        if (!unit.coils.has(req.address)) return 0x02;
+        this.writeCoil(unitId, unit, req.address, req.value);
+        return { fc: 5, address: req.address, value: req.value };
+      case 6:
+        if (!unit.holding.has(req.address)) return 0x02;
+        unit.holding.set(req.address, req.value);
+        return { fc: 6, address: req.address, value: req.value };
+      case 15: {
+        if (req.values.length < 1 || req.values.length > LIMITS.writeCoils) return 0x03;
+        if (!req.values.every((_, i) => unit.coils.has(req.address + i))) return 0x02;
+        req.values.forEach((v, i) => this.writeCoil(unitId, unit, req.address + i, v));
+        return { fc: 15, address: req.address, quantity: req.values.length };
+      }
+      case 16: {
+        if (req.values.length < 1 || req.values.length > LIMITS.writeRegisters) return 0x03;
+        if (!req.values.every((_, i) => unit.holding.has(req.address + i))) return 0x02;
+        req.values.forEach((v, i) => unit.holding.set(req.address + i, v));
+        return { fc: 16, address: req.address, quantity: req.values.length };
+      }
+    }
+  }
+
+  private writeCoil(unitId: number, unit: UnitState, address: number, value: boolean): void {
+    unit.coils.set(address, value);
+    this.coilWrites.push({ unitId, address, value, at: Date.now() });
+  }
+
+  private unit(unitId: number): UnitState {
+    const u = this.units.get(unitId);
+    if (!u) throw new Error(`simulated Modbus unit ${unitId} does not exist`);
+    return u;
+  }
+}
+
+export class ModbusRtuSim {
+  /** The units' data; shared with whoever built the simulator. */
+  readonly units: ModbusUnits;
   private readonly framer = new RtuRequestFramer();
   private readonly replyDelayMs: number;
   private garbageNext: Buffer | undefined;
@@ -51,20 +176,14 @@ export class ModbusRtuSim {
     options: ModbusRtuSimOptions,
   ) {
     this.replyDelayMs = options.replyDelayMs ?? 0;
-    for (const [id, u] of Object.entries(options.units)) {
-      this.units.set(Number(id), {
-        input: toMap(u.input ?? {}),
-        holding: toMap(u.holding ?? {}),
-        silent: false,
-      });
-    }
+    this.units = new ModbusUnits(options.units);
     transport.on('data', this.onData);
     transport.start();
   }
 
   /** Set one register (0..65535; negative values are stored as two's complement). */
   setRegister(unitId: number, table: RegisterTable, address: number, value: number): void {
-    this.unit(unitId)[table].set(address, Math.round(value) & 0xffff);
+    this.units.setRegister(unitId, table, address, value);
   }
 
   /** Store a typed value over one or two registers, as a device with that register map would. */
@@ -73,12 +192,21 @@ export class ModbusRtuSim {
   }
 
   getRegister(unitId: number, table: RegisterTable, address: number): number | undefined {
-    return this.unit(unitId)[table].get(address);
+    return this.units.getRegister(unitId, table, address);
+  }
+
+  /** Set a coil or discrete input (a relay switched by hand, an input contact). */
+  setBit(unitId: number, table: BitTable, address: number, value: boolean): void {
+    this.units.setBit(unitId, table, address, value);
+  }
+
+  getBit(unitId: number, table: BitTable, address: number): boolean | undefined {
+    return this.units.getBit(unitId, table, address);
   }
 
   /** A silent unit does not answer (power loss, broken wire to that unit). */
   setSilent(unitId: number, silent: boolean): void {
-    this.unit(unitId).silent = silent;
+    this.units.setSilent(unitId, silent);
   }
 
   /** Send these bytes just before the next reply (line noise). */
@@ -90,12 +218,6 @@ export class ModbusRtuSim {
     clearTimeout(this.pendingReply);
     this.transport.off('data', this.onData);
     await this.transport.stop();
-  }
-
-  private unit(unitId: number): UnitState {
-    const u = this.units.get(unitId);
-    if (!u) throw new Error(`simulated Modbus unit ${unitId} does not exist`);
-    return u;
   }
 
   private readonly onData = (chunk: Buffer): void => {
@@ -110,8 +232,7 @@ export class ModbusRtuSim {
       const decoded = decodeRequest(adu);
       if (!decoded.ok) continue; // a real server ignores what it cannot parse
       const { unitId } = decoded.value;
-      const unit = this.units.get(unitId);
-      if (!unit || unit.silent) continue;
+      if (!this.units.answers(unitId)) continue;
       if ('unsupported' in decoded.value) {
         this.log.push({ unitId, fc: decoded.value.unsupported });
         this.reply(encodeException(unitId, decoded.value.unsupported, 0x01));
@@ -119,40 +240,10 @@ export class ModbusRtuSim {
       }
       const req = decoded.value.request;
       this.log.push({ unitId, fc: req.fc });
-      const answer = this.serve(unit, req);
+      const answer = this.units.serve(unitId, req);
       this.reply(typeof answer === 'number' ? encodeException(unitId, req.fc, answer) : encodeResponse(unitId, answer));
     }
   };
-
-  /** A response, or an exception code. */
-  private serve(unit: UnitState, req: ModbusRequest): ModbusResponse | number {
-    switch (req.fc) {
-      case 3:
-      case 4: {
-        if (req.quantity < 1 || req.quantity > LIMITS.readRegisters) return 0x03;
-        const table = req.fc === 3 ? unit.holding : unit.input;
-        const registers: number[] = [];
-        for (let a = req.address; a < req.address + req.quantity; a++) {
-          const v = table.get(a);
-          if (v === undefined) return 0x02;
-          registers.push(v);
-        }
-        return { fc: req.fc, registers };
-      }
-      case 6:
-        if (!unit.holding.has(req.address)) return 0x02;
-        unit.holding.set(req.address, req.value);
-        return { fc: 6, address: req.address, value: req.value };
-      case 16: {
-        if (req.values.length < 1 || req.values.length > LIMITS.writeRegisters) return 0x03;
-        if (!req.values.every((_, i) => unit.holding.has(req.address + i))) return 0x02;
-        req.values.forEach((v, i) => unit.holding.set(req.address + i, v));
-        return { fc: 16, address: req.address, quantity: req.values.length };
-      }
-      default:
-        return 0x01; // coils are not simulated
-    }
-  }
 
   private reply(bytes: Buffer): void {
     const out = this.garbageNext ? Buffer.concat([this.garbageNext, bytes]) : bytes;
@@ -172,4 +263,3 @@ export class ModbusRtuSim {
 function toMap(rec: Record<number, number>): Map<number, number> {
   return new Map(Object.entries(rec).map(([k, v]) => [Number(k), Math.round(v) & 0xffff]));
 }
-

@@ -6,6 +6,20 @@ import { em4100Driver } from '../../drivers/em4100/driver.js';
 import { modbusRtuDriver } from '../../drivers/modbus-rtu/driver.js';
 import { samsungMdcDriver } from '../../drivers/samsung-mdc/driver.js';
 import { pjlinkDriver } from '../../drivers/pjlink/driver.js';
+import { lgDriver } from '../../drivers/lg/driver.js';
+import { hitevisionDriver } from '../../drivers/hitevision/driver.js';
+import { profileDriver } from '../../drivers/profile/driver.js';
+import { necDriver } from '../../drivers/nec/driver.js';
+import { sharpDriver } from '../../drivers/sharp/driver.js';
+import { viscaDriver } from '../../drivers/visca/driver.js';
+import { viscaIpDriver } from '../../drivers/visca/ip-driver.js';
+import { pelcoDDriver } from '../../drivers/pelco-d/driver.js';
+import { modbusTcpDriver } from '../../drivers/modbus-tcp/driver.js';
+import { modbusRelayDriver } from '../../drivers/modbus-relay/driver.js';
+import { gpioRelayDriver } from '../../drivers/gpio-relay/driver.js';
+import { gpioInputDriver } from '../../drivers/gpio-input/driver.js';
+import { uidReaderDriver } from '../../drivers/uid-reader/driver.js';
+import { wiegandDriver } from '../../drivers/wiegand/driver.js';
 
 export class DriverRegistry {
   private readonly defs = new Map<string, AnyDriverDefinition>();
@@ -31,9 +45,33 @@ export class DriverRegistry {
 
 /** The registry of every driver this build ships. */
 export function builtinDrivers(): DriverRegistry {
-  return new DriverRegistry()
-    .register(samsungMdcDriver)
-    .register(modbusRtuDriver)
-    .register(em4100Driver)
-    .register(pjlinkDriver);
+  const all: AnyDriverDefinition[] = [
+    // displays and panels
+    samsungMdcDriver,
+    lgDriver,
+    hitevisionDriver,
+    profileDriver,
+    necDriver,
+    sharpDriver,
+    // projectors
+    pjlinkDriver,
+    // cameras
+    viscaDriver,
+    viscaIpDriver,
+    pelcoDDriver,
+    // sensors and inputs
+    modbusRtuDriver,
+    modbusTcpDriver,
+    gpioInputDriver,
+    // card readers
+    em4100Driver,
+    uidReaderDriver,
+    wiegandDriver,
+    // relays
+    modbusRelayDriver,
+    gpioRelayDriver,
+  ];
+  const registry = new DriverRegistry();
+  for (const def of all) registry.register(def);
+  return registry;
 }

@@ -136,7 +136,7 @@ export class DeviceSupervisor {
   private wire(d: ManagedDevice, logger: Logger): void {
     const { driver } = d;
     driver.on('state', (patch) => {
-      d.status.state = { ...d.status.state, ...patch };
+      this.merge(d, patch);
       void this.publishState(d);
     });
     driver.on('online', (online, reason) => {
@@ -183,6 +183,17 @@ export class DeviceSupervisor {
     } catch (e) {
       logger.error({ err: e, uid: c.uid }, 'could not store a card tap');
     }
+  }
+
+  /**
+   * Merge a driver's state patch. `tracked` is not a capability value but a
+   * flag of the whole state (the protocol cannot query the device, so the
+   * state is the last commanded one): it goes to the message's top level.
+   */
+  private merge(d: ManagedDevice, patch: StatePatch): void {
+    const { tracked, ...values } = patch;
+    if (typeof tracked === 'boolean') d.status.tracked = tracked;
+    d.status.state = { ...d.status.state, ...values };
   }
 
   private setError(d: ManagedDevice, e: unknown): void {
@@ -266,7 +277,7 @@ export class DeviceSupervisor {
     const job = d.queue.then(async () => {
       try {
         const patch = await withTimeout(d.driver.execute(command, parsed.data), d.config.commandTimeoutMs, () => new DeviceTimeoutError(deviceId, command, d.config.commandTimeoutMs));
-        d.status.state = { ...d.status.state, ...patch };
+        this.merge(d, patch);
         d.status.lastError = null;
         void this.publishState(d);
         return { ok: true, state: patch } satisfies CommandResult;

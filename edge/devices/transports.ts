@@ -7,10 +7,13 @@ import type { TransportHandle } from '../../drivers/contract.js';
 import { createMemoryPair } from '../../drivers/transports/memory.js';
 import { SerialTransport } from '../../drivers/transports/serial.js';
 import { TcpTransport } from '../../drivers/transports/tcp.js';
+import { UdpTransport } from '../../drivers/transports/udp.js';
 import type { GpioBackend } from '../../drivers/transports/gpio.js';
 import { FakeGpioBackend } from '../../drivers/transports/gpio-fake.js';
 import { OnoffGpioBackend } from '../../drivers/transports/gpio-onoff.js';
-import { createSimulator, type Simulator } from '../../drivers/sim/index.js';
+import { ChardevGpioBackend } from '../../drivers/transports/gpio-chardev.js';
+import { autoGpioBackend } from '../../drivers/transports/gpio-auto.js';
+import { createGpioSimulator, createSimulator, type Simulator } from '../../drivers/sim/index.js';
 import type { DeviceConfig } from '../config/schema.js';
 import type { Logger } from '../util/logger.js';
 
@@ -26,12 +29,26 @@ export interface TransportDeps {
   gpio: Map<string, GpioBackend>;
 }
 
-function gpioBackend(name: 'auto' | 'onoff' | 'fake', deps: TransportDeps): GpioBackend {
-  const key = name === 'auto' ? 'onoff' : name;
-  let backend = deps.gpio.get(key);
+/** One backend instance per kind, shared by every GPIO device (lines of one chip are opened through it). */
+function gpioBackend(name: 'auto' | 'chardev' | 'onoff' | 'fake', deps: TransportDeps): GpioBackend {
+  let backend = deps.gpio.get(name);
   if (!backend) {
-    backend = key === 'fake' ? new FakeGpioBackend() : new OnoffGpioBackend();
-    deps.gpio.set(key, backend);
+    const logger = deps.logger.child({ ns: 'drv:gpio' });
+    switch (name) {
+      case 'auto':
+        backend = autoGpioBackend({ logger });
+        break;
+      case 'chardev':
+        backend = new ChardevGpioBackend({ logger });
+        break;
+      case 'onoff':
+        backend = new OnoffGpioBackend({ logger });
+        break;
+      case 'fake':
+        backend = new FakeGpioBackend();
+        break;
+    }
+    deps.gpio.set(name, backend);
   }
   return backend;
 }
@@ -68,9 +85,16 @@ export function buildTransport(dev: DeviceConfig, deps: TransportDeps): BuiltTra
     case 'tcp':
       return { handle: { type: 'bytes', transport: new TcpTransport({ host: t.host, port: t.port, logger }) } };
     case 'udp':
-      throw new Error(`device ${dev.id}: udp transport is not available in this build`);
-    case 'gpio':
-      return { handle: { type: 'gpio', backend: gpioBackend(t.backend, deps), chip: t.chip, line: t.line } };
+      return { handle: { type: 'bytes', transport: new UdpTransport({ host: t.host, port: t.port, bindPort: t.bindPort, logger }) } };
+    case 'gpio': {
+      const backend = gpioBackend(t.backend, deps);
+      // On the fake backend (demo room, tests) a device simulator drives the lines, where the driver has one.
+      const simulator =
+        backend instanceof FakeGpioBackend
+          ? createGpioSimulator(dev.driver, backend, { chip: t.chip, line: t.line, settings: {}, options: dev.options })
+          : undefined;
+      return { handle: { type: 'gpio', backend, chip: t.chip, line: t.line }, ...(simulator ? { simulator } : {}) };
+    }
     case 'sim': {
       const [host, device] = createMemoryPair(`sim:${dev.id}`);
       const simulator = createSimulator(dev.driver, device, { settings: t.settings, options: dev.options });

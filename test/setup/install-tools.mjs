@@ -16,6 +16,7 @@ const wanted = [
   ['mosquitto-clients', () => has('mosquitto_pub') && has('mosquitto_sub')],
   ['python3-pymodbus', () => pyHas('pymodbus')],
   ['python3-serial', () => pyHas('serial')],
+  ['gpiod', () => has('gpiomon') && has('gpioget') && has('gpioset')],
 ];
 
 const missing = wanted.filter(([, ok]) => !ok()).map(([pkg]) => pkg);

@@ -48,7 +48,7 @@ describe('config', () => {
 
   it('rejects unknown drivers, naming the known ones', () => {
     const p = problems(`${base}devices:\n  - { id: p, kind: display, driver: samsung-mdx, transport: { type: sim } }\n`);
-    expect(p).toEqual([expect.stringMatching(/^devices\[0\]\.driver: unknown driver "samsung-mdx"; known drivers: em4100, modbus-rtu, pjlink, samsung-mdc/)]);
+    expect(p).toEqual([expect.stringMatching(/^devices\[0\]\.driver: unknown driver "samsung-mdx"; known drivers: em4100, gpio-input, gpio-relay, hitevision-ifp, lg, modbus-relay, modbus-rtu, modbus-tcp, nec, panel-profile, pelco-d, pjlink, samsung-mdc, sharp-pn, uid-reader, visca, visca-ip, wiegand$/)]);
   });
 
   it('rejects duplicate device ids and bad driver options with full paths', () => {
