@@ -11,6 +11,8 @@ import { createLogger } from './util/logger.js';
 import { systemClock } from './util/clock.js';
 import { packageInfo } from './util/package-info.js';
 import { hashPassword } from './security/passwords.js';
+import { runImport } from './import.js';
+import { cmdPorts } from './ports.js';
 
 const USAGE = `classroom-edge — smart-classroom edge appliance
 
@@ -20,6 +22,15 @@ Usage:
       simulated demo room in its own data directory (default ${defaultDemoDataDir()}).
   classroom-edge check-config FILE
       Validate a config file; prints every problem as "path: reason".
+  classroom-edge ports [--json]
+      List the serial ports (with their stable /dev/serial/by-id names and USB
+      ids) and GPIO chips (labels, line counts) a device config can use.
+  classroom-edge import timetable|roster FILE... [--config FILE] [--data-dir DIR]
+      Import a timetable (.csv weekly grid, .ics, or a full .yaml/.json
+      document) or a roster (.csv students/teachers/leaves/classes, .yaml/.json)
+      into the store of the config's dataDir (no config: the demo room).
+      Prints a summary, or every problem by file and line and exits 1; the
+      version in force stays until an import is valid (docs/timetable.md).
   classroom-edge hash-password
       Read a password on standard input, print its scrypt hash for config
       (broker.users[].passwordHash).
@@ -91,6 +102,7 @@ async function main(argv: string[]): Promise<number> {
     options: {
       config: { type: 'string', short: 'c' },
       'data-dir': { type: 'string' },
+      json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -109,6 +121,20 @@ async function main(argv: string[]): Promise<number> {
       return cmdStart(values);
     case 'check-config':
       return cmdCheckConfig(rest[0]);
+    case 'ports':
+      return cmdPorts({ json: values.json });
+    case 'import':
+      return runImport({
+        kind: rest[0],
+        files: rest.slice(1),
+        configFile: values.config ?? process.env.CLASSROOM_EDGE_CONFIG,
+        dataDir: values['data-dir'],
+        registry: builtinDrivers(),
+        clock: systemClock,
+        logger: createLogger({ level: 'warn', destination: process.stderr }),
+        out: (line) => process.stdout.write(`${line}\n`),
+        err: (line) => process.stderr.write(`${line}\n`),
+      });
     case 'hash-password': {
       const pw = (await readStdin()).replace(/\r?\n$/, '');
       if (pw.length < 12) {

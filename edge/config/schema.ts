@@ -23,13 +23,22 @@ export const serialTransportSchema = z
   .strict();
 
 export const tcpTransportSchema = z.object({ type: z.literal('tcp'), host, port: port.min(1) }).strict();
-export const udpTransportSchema = z.object({ type: z.literal('udp'), host, port: port.min(1) }).strict();
+export const udpTransportSchema = z
+  .object({
+    type: z.literal('udp'),
+    host,
+    port: port.min(1),
+    /** Local port to bind (some cameras answer only to a fixed port); default: any. */
+    bindPort: port.optional(),
+  })
+  .strict();
 export const gpioTransportSchema = z
   .object({
     type: z.literal('gpio'),
     chip: z.string().min(1).default('gpiochip0'),
     line: z.number().int().min(0).max(1023),
-    backend: z.enum(['auto', 'onoff', 'fake']).default('auto'),
+    /** auto: the character device (gpiod tools) where the kernel has it, else sysfs (onoff); fake: simulated lines (demo, tests). */
+    backend: z.enum(['auto', 'chardev', 'onoff', 'fake']).default('auto'),
   })
   .strict();
 /** A simulated device of the demo room: the real driver talks to a device-side simulator over an in-memory pair. */
@@ -99,6 +108,14 @@ export type BrokerUserConfig = z.infer<typeof brokerUserSchema>;
 
 const bindList = z.array(host).min(1);
 
+const DEFAULT_BEHAVIOUR_CATEGORIES = [
+  { id: 'answer', label: '积极回答', kind: 'praise' as const, points: 1 },
+  { id: 'teamwork', label: '团队合作', kind: 'praise' as const, points: 1 },
+  { id: 'focus', label: '专注认真', kind: 'praise' as const, points: 1 },
+  { id: 'distracted', label: '注意力不集中', kind: 'remark' as const, points: -1 },
+  { id: 'late-homework', label: '未交作业', kind: 'remark' as const, points: -1 },
+];
+
 export const configSchema = z
   .object({
     version: z.literal(1),
@@ -146,6 +163,51 @@ export const configSchema = z
       })
       .strict()
       .default({ flushIntervalMs: 4, maxBatch: 256 }),
+    lessons: z
+      .object({
+        /** Run the class-start/class-end scenes at lesson start/end. */
+        autoScenes: z.boolean().default(true),
+        attendance: z
+          .object({
+            /** The attendance window opens this many minutes before the lesson starts. */
+            openBeforeMinutes: z.number().int().min(0).max(60).default(10),
+            /** A tap after start + grace is "late". */
+            graceMinutes: z.number().int().min(0).max(60).default(5),
+            /** A teacher who has not tapped this long into a lesson raises an alert. */
+            teacherMissingMinutes: z.number().int().min(1).max(60).default(10),
+          })
+          .strict()
+          .default({ openBeforeMinutes: 10, graceMinutes: 5, teacherMissingMinutes: 10 }),
+      })
+      .strict()
+      .default({ autoScenes: true, attendance: { openBeforeMinutes: 10, graceMinutes: 5, teacherMissingMinutes: 10 } }),
+    behaviour: z
+      .object({
+        /** Praise/remark categories offered on the kiosk; points are taken from here, not from the publisher. */
+        categories: z
+          .array(
+            z
+              .object({
+                id: idSchema,
+                label: z.string().min(1).max(32),
+                kind: z.enum(['praise', 'remark']),
+                points: z.number().int().min(-10).max(10),
+              })
+              .strict(),
+          )
+          .default(DEFAULT_BEHAVIOUR_CATEGORIES),
+      })
+      .strict()
+      .default({
+        categories: DEFAULT_BEHAVIOUR_CATEGORIES,
+      }),
+    privacy: z
+      .object({
+        /** Synced personal records (attendance, behaviour, card taps) are deleted locally after this many days. */
+        retentionDays: z.number().int().min(1).max(3650).default(30),
+      })
+      .strict()
+      .default({ retentionDays: 30 }),
     devices: z.array(deviceSchema).default([]),
     scenes: z.record(idSchema, z.array(sceneStepSchema).min(1)).default({}),
     cloud: z

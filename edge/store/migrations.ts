@@ -103,8 +103,134 @@ CREATE TABLE audit_log (
 CREATE INDEX audit_log_ts ON audit_log (ts);
 `;
 
+/**
+ * Version 2 (issue 4, edge/lessons): versioned timetable/roster datasets
+ * (the active version of each kind is in meta as `dataset.<kind>.active`),
+ * and the lesson occurrences that have started, with their start/end marks,
+ * so start/end are emitted once per lesson id even across a restart.
+ */
+const v2Lessons = `
+CREATE TABLE datasets (
+  kind        TEXT    NOT NULL CHECK (kind IN ('timetable', 'roster')),
+  version     INTEGER NOT NULL CHECK (version >= 1),
+  source      TEXT    NOT NULL,
+  imported_at INTEGER NOT NULL,
+  checksum    TEXT    NOT NULL,
+  content     TEXT    NOT NULL CHECK (json_valid(content)),
+  PRIMARY KEY (kind, version)
+) STRICT;
+CREATE INDEX datasets_checksum ON datasets (kind, checksum);
+
+CREATE TABLE lessons (
+  lesson_id         TEXT    PRIMARY KEY,
+  date              TEXT    NOT NULL,
+  period            INTEGER,
+  course            TEXT    NOT NULL,
+  class_id          TEXT    NOT NULL,
+  teacher_id        TEXT,
+  starts_at         INTEGER NOT NULL,
+  ends_at           INTEGER NOT NULL,
+  ad_hoc            INTEGER NOT NULL CHECK (ad_hoc IN (0, 1)),
+  timetable_version INTEGER,
+  started_at        INTEGER,
+  ended_at          INTEGER,
+  end_reason        TEXT    CHECK (end_reason IN ('scheduled', 'manual', 'superseded'))
+) STRICT;
+CREATE INDEX lessons_date ON lessons (date);
+`;
+
+/**
+ * Version 3 (issue 4, edge/attendance and edge/privacy): attendance sessions
+ * (one per lesson whose window opened: a snapshot of the expected students),
+ * marks, teachers' corrections, teacher check-ins, unknown card taps. Each
+ * row keeps `seq`, the event-log seq of its latest change, which retention
+ * compares with the cloud's acknowledgement (meta 'sync.ackedSeq'). Adds
+ * lesson indexes to the behaviour and card tables of version 1.
+ */
+const v3Attendance = `
+CREATE TABLE attendance_sessions (
+  lesson_id          TEXT    PRIMARY KEY,
+  class_id           TEXT    NOT NULL,
+  course             TEXT    NOT NULL,
+  date               TEXT    NOT NULL,
+  period             INTEGER,
+  teacher_id         TEXT,
+  starts_at          INTEGER NOT NULL,
+  ends_at            INTEGER NOT NULL,
+  ad_hoc             INTEGER NOT NULL CHECK (ad_hoc IN (0, 1)),
+  expected           TEXT    NOT NULL CHECK (json_valid(expected)),
+  roster_version     INTEGER NOT NULL,
+  opened_at          INTEGER NOT NULL,
+  closed_at          INTEGER,
+  teacher_alerted_at INTEGER,
+  seq                INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE INDEX attendance_sessions_date ON attendance_sessions (date);
+CREATE INDEX attendance_sessions_closed ON attendance_sessions (closed_at);
+
+CREATE TABLE attendance (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  lesson_id  TEXT    NOT NULL,
+  student_id TEXT    NOT NULL,
+  status     TEXT    NOT NULL CHECK (status IN ('present', 'late', 'absent', 'leave')),
+  source     TEXT    NOT NULL CHECK (source IN ('card', 'teacher', 'auto')),
+  reader     TEXT,
+  tap_ts     INTEGER,
+  ts         INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  seq        INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (lesson_id, student_id)
+) STRICT;
+CREATE INDEX attendance_updated_at ON attendance (updated_at);
+
+CREATE TABLE attendance_corrections (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  lesson_id  TEXT    NOT NULL,
+  student_id TEXT    NOT NULL,
+  old_status TEXT    CHECK (old_status IN ('present', 'late', 'absent', 'leave')),
+  new_status TEXT    NOT NULL CHECK (new_status IN ('present', 'late', 'absent', 'leave')),
+  actor      TEXT    NOT NULL,
+  role       TEXT    NOT NULL,
+  command_id TEXT    UNIQUE,
+  ts         INTEGER NOT NULL,
+  seq        INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE INDEX attendance_corrections_lesson ON attendance_corrections (lesson_id, student_id);
+CREATE INDEX attendance_corrections_ts ON attendance_corrections (ts);
+
+CREATE TABLE teacher_checkins (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  lesson_id  TEXT,
+  teacher_id TEXT    NOT NULL,
+  reader     TEXT    NOT NULL,
+  ts         INTEGER NOT NULL,
+  seq        INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE UNIQUE INDEX teacher_checkins_once ON teacher_checkins (lesson_id, teacher_id) WHERE lesson_id IS NOT NULL;
+CREATE INDEX teacher_checkins_ts ON teacher_checkins (ts);
+
+CREATE TABLE unknown_taps (
+  id        INTEGER PRIMARY KEY AUTOINCREMENT,
+  lesson_id TEXT,
+  reader    TEXT    NOT NULL,
+  uid       TEXT    NOT NULL,
+  ts        INTEGER NOT NULL,
+  seq       INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE INDEX unknown_taps_lesson ON unknown_taps (lesson_id);
+CREATE INDEX unknown_taps_ts ON unknown_taps (ts);
+
+CREATE INDEX behaviour_events_lesson ON behaviour_events (lesson_id);
+CREATE INDEX card_taps_lesson ON card_taps (lesson_id);
+CREATE INDEX event_log_ts ON event_log (ts);
+`;
+
 /** The migrations this code knows, in order. */
-export const MIGRATIONS: readonly Migration[] = [{ version: 1, name: 'initial', up: v1Initial }];
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: 'initial', up: v1Initial },
+  { version: 2, name: 'lessons-datasets', up: v2Lessons },
+  { version: 3, name: 'attendance-behaviour', up: v3Attendance },
+];
 
 export function schemaVersion(db: Database.Database): number {
   const v = db.pragma('user_version', { simple: true });

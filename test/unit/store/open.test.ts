@@ -52,7 +52,7 @@ describe('openStore: creation and migrations', () => {
       expect.arrayContaining(['audit_log', 'behaviour_events', 'card_taps', 'event_log', 'meta', 'schema_migrations', 'sensor_readings']),
     );
     const history = s.db.prepare('SELECT version, name, applied_at FROM schema_migrations').all();
-    expect(history).toEqual([{ version: 1, name: 'initial', applied_at: T0 }]);
+    expect(history).toEqual(MIGRATIONS.map((m) => ({ version: m.version, name: m.name, applied_at: T0 })));
     const meta = Object.fromEntries(
       s.db.prepare<[], { key: string; value: string }>('SELECT key, value FROM meta').all().map((r) => [r.key, r.value]),
     );
@@ -71,7 +71,7 @@ describe('openStore: creation and migrations', () => {
     expect(again.storeId).toBe(storeId);
     expect(again.bootId).not.toBe(bootId);
     expect(again.lastSeq()).toBe(1);
-    expect(again.db.prepare('SELECT count(*) AS n FROM schema_migrations').get()).toEqual({ n: 1 });
+    expect(again.db.prepare('SELECT count(*) AS n FROM schema_migrations').get()).toEqual({ n: MIGRATIONS.length });
   });
 
   it('refuses a store written by a newer schema version, with a clear message, and leaves it in place', () => {
@@ -87,7 +87,7 @@ describe('openStore: creation and migrations', () => {
     }
     expect(caught).toBeInstanceOf(StoreError);
     expect((caught as StoreError).code).toBe('newer-schema');
-    expect((caught as StoreError).message).toMatch(/schema version 99.*knows only up to version 1.*Upgrade classroom-edge/);
+    expect((caught as StoreError).message).toMatch(new RegExp(`schema version 99.*knows only up to version ${MIGRATIONS.length}.*Upgrade classroom-edge`));
     expect(fs.readdirSync(tmp.dir).filter((f) => f.includes('corrupt'))).toEqual([]);
     const check = new Database(file, { readonly: true });
     expect(check.pragma('user_version', { simple: true })).toBe(99);
@@ -119,13 +119,14 @@ describe('openStore: creation and migrations', () => {
     const file = tmp.file('m.db');
     const db = new Database(file);
     migrate(db, { file, logger: silentLogger(), now: () => T0, migrations: MIGRATIONS });
+    const n = MIGRATIONS.length;
     const next: Migration[] = [
       ...MIGRATIONS,
-      { version: 2, name: 'add-notes', up: 'CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL) STRICT;' },
-      { version: 3, name: 'seed', up: (d) => void d.prepare("INSERT INTO notes (body) VALUES ('hello')").run() },
+      { version: n + 1, name: 'add-notes', up: 'CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL) STRICT;' },
+      { version: n + 2, name: 'seed', up: (d) => void d.prepare("INSERT INTO notes (body) VALUES ('hello')").run() },
     ];
-    expect(migrate(db, { file, logger: silentLogger(), now: () => T0 + 1, migrations: next })).toEqual([2, 3]);
-    expect(schemaVersion(db)).toBe(3);
+    expect(migrate(db, { file, logger: silentLogger(), now: () => T0 + 1, migrations: next })).toEqual([n + 1, n + 2]);
+    expect(schemaVersion(db)).toBe(n + 2);
     expect(db.prepare('SELECT body FROM notes').all()).toEqual([{ body: 'hello' }]);
     expect(migrate(db, { file, logger: silentLogger(), now: () => T0 + 2, migrations: next })).toEqual([]);
     db.close();
