@@ -79,7 +79,7 @@ async function cmdStart(opts: { config?: string; 'data-dir'?: string }): Promise
   }
   const logger = createLogger({ level: config.log.level });
   if (!configFile) logger.info({ dataDir: config.dataDir }, 'no config given: running the simulated demo room');
-  const service = await startService({ config, registry, logger, clock: systemClock });
+  const service = await startService({ config, registry, logger, clock: systemClock, demo: !configFile });
 
   await new Promise<void>((resolve) => {
     const onSignal = (sig: string) => {

@@ -11,9 +11,10 @@
 import { createHash } from 'node:crypto';
 import type { z } from 'zod';
 import type { IngestHook, IngestResult } from './broker/broker.js';
-import type { DeviceSupervisor } from './devices/supervisor.js';
+import type { DeviceSupervisor, TapSink } from './devices/supervisor.js';
+import type { BehaviourService } from './behaviour/service.js';
 import type { Metrics } from './metrics.js';
-import { behaviourEventSchema, cardTapSchema, deviceCommandSchema, sensorReadingSchema } from './schemas/bus.js';
+import { cardTapSchema, deviceCommandSchema, sensorReadingSchema } from './schemas/bus.js';
 import { parseTopic, type Topics } from './schemas/topics.js';
 import type { Store } from './store/index.js';
 import type { Logger } from './util/logger.js';
@@ -22,6 +23,8 @@ export interface IngestDeps {
   roomId: string;
   store: Store;
   devices: DeviceSupervisor;
+  taps: TapSink;
+  behaviour: Pick<BehaviourService, 'ingest'>;
   metrics: Metrics;
   logger: Logger;
   topics: Topics;
@@ -51,25 +54,37 @@ export function createIngest(deps: IngestDeps): IngestHook {
   return async (principal, topic, payload) => {
     const parsed = parseTopic(deps.roomId, topic);
     // Same publisher, same topic, same bytes = the same message (a QoS 1 redelivery after a lost PUBACK).
-    const dedupKey = () => `${principal.username}:${createHash('sha256').update(topic).update('\0').update(payload).digest('base64url').slice(0, 32)}`;
+    // The key starts with the message's own timestamp so that keys arrive in nearly ascending order:
+    // the UNIQUE index then grows at its end instead of taking random page writes on every commit.
+    const dedupKey = (ts: unknown) =>
+      `${String(typeof ts === 'number' && Number.isSafeInteger(ts) && ts >= 0 ? ts : 0).padStart(13, '0')}:${principal.username}:${createHash('sha256').update(topic).update('\0').update(payload).digest('base64url').slice(0, 24)}`;
     if (!parsed) return reject('outside-room', topic, principal.username, 'topic outside this room');
     switch (parsed.kind) {
       case 'card': {
         const m = decode(cardTapSchema, payload);
         if (!m.ok) return reject('card', topic, principal.username, m.reason);
-        await store.recordCardTap({ reader: m.value.reader, uid: m.value.uid, number: m.value.number, ts: m.value.ts, dedupKey: dedupKey() });
+        const { reader, uid, number, ts } = m.value;
+        const r = await store.recordCardTap({ reader, uid, number, ts, lessonId: deps.taps.lessonIdFor(ts), dedupKey: dedupKey(ts) });
+        // A redelivered tap is already counted; attendance sees each tap once.
+        if (!r.duplicate) await deps.taps.handle({ reader, uid, number, ts });
         return { accept: true };
       }
       case 'behaviour': {
-        const m = decode(behaviourEventSchema, payload);
-        if (!m.ok) return reject('behaviour', topic, principal.username, m.reason);
-        await store.recordBehaviour({ source: principal.username, kind: m.value.kind, studentId: m.value.studentId, payload: m.value, ts: m.value.ts, dedupKey: dedupKey() });
+        let json: unknown;
+        try {
+          json = JSON.parse(payload.toString('utf8'));
+        } catch {
+          return reject('behaviour', topic, principal.username, 'payload is not valid JSON');
+        }
+        // The behaviour service validates, ties the event to the current lesson and commits it.
+        const r = await deps.behaviour.ingest(json, principal.username, { dedupKey: dedupKey((json as { ts?: unknown } | null)?.ts) });
+        if (r.kind === 'rejected') return reject('behaviour', topic, principal.username, r.reason);
         return { accept: true };
       }
       case 'sensor': {
         const m = decode(sensorReadingSchema, payload);
         if (!m.ok) return reject('sensor', topic, principal.username, m.reason);
-        await store.recordReading({ device: parsed.deviceId, metric: parsed.metric, value: m.value.value, unit: m.value.unit, ts: m.value.ts, dedupKey: dedupKey() });
+        await store.recordReading({ device: parsed.deviceId, metric: parsed.metric, value: m.value.value, unit: m.value.unit, ts: m.value.ts, dedupKey: dedupKey(m.value.ts) });
         return { accept: true };
       }
       case 'device-command': {

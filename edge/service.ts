@@ -18,15 +18,21 @@ import type { AlertMessage } from './schemas/bus.js';
 import { loadCredentials, type CredentialStore } from './security/credentials.js';
 import { openStore, type Store } from './store/index.js';
 import { createApi } from './api/server.js';
+import { startClassroom, type Classroom, type ClassroomTiming } from './classroom.js';
+import type { TapSink } from './devices/supervisor.js';
 import type { Clock } from './util/clock.js';
 import type { Logger } from './util/logger.js';
 import { packageInfo } from './util/package-info.js';
 
 export interface ServiceContext {
   config: EdgeConfig;
+  /** The embedded demo room (no config file): seeds the demo timetable and roster. */
+  demo?: boolean;
   registry: DriverRegistry;
   logger: Logger;
   clock: Clock;
+  /** Re-evaluation periods of the lesson clock and attendance (simulated days in tests run them fast). */
+  timing?: ClassroomTiming;
 }
 
 export interface RunningService {
@@ -37,6 +43,7 @@ export interface RunningService {
   readonly devices: DeviceSupervisor;
   readonly metrics: Metrics;
   readonly credentials: CredentialStore;
+  readonly classroom: Classroom;
   /** Where first-start credentials were written, if this start created them. */
   readonly createdCredentialsFile: string | null;
   raiseAlert(alert: Omit<AlertMessage, 'id' | 'ts'>): Promise<void>;
@@ -75,9 +82,15 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
       logger: logger.child({ ns: 'edge:security' }),
     });
 
-    // The broker needs the ingest hook, which needs the devices, which publish through the broker.
+    // The broker needs the ingest hook, which needs the devices and the classroom, which publish
+    // through the broker: late-bound here, and the broker listens only once all of them are up.
     let devices: DeviceSupervisor | undefined;
     let broker: Broker | undefined;
+    let classroom: Classroom | undefined;
+    const taps: TapSink = {
+      lessonIdFor: (ts) => classroom?.lessonIdFor(ts),
+      handle: async (tap) => classroom?.onCardTap(tap),
+    };
     const bus = {
       publish: async (topic: string, payload: object, opts?: { retain?: boolean; qos?: 0 | 1 }) => {
         if (broker) await broker.publish(topic, payload, opts);
@@ -88,6 +101,10 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
       store,
       get devices() {
         return devices!;
+      },
+      taps,
+      behaviour: {
+        ingest: (raw, source, opts) => classroom!.behaviour.ingest(raw, source, opts),
       },
       metrics,
       logger: logger.child({ ns: 'edge:ingest' }),
@@ -103,17 +120,11 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
       maxPayloadBytes: config.broker.maxPayloadBytes,
     });
     cleanup.push(() => broker!.close());
-    const listened = await broker.listen({
-      tcp: { port: config.broker.port, hosts: config.broker.bind },
-      ws: { port: config.broker.websocketPort, hosts: config.broker.bind },
-    });
 
-    devices = new DeviceSupervisor({ config, registry: ctx.registry, logger, clock, metrics, store, bus, topics });
+    devices = new DeviceSupervisor({ config, registry: ctx.registry, logger, clock, metrics, store, bus, topics, taps });
     cleanup.push(() => devices!.stop());
     await devices.start();
     const scenes = new SceneRunner(config.scenes, devices);
-
-    await bus.publish(topics.lesson, { lessonId: null }, { retain: true, qos: 1 });
 
     const raiseAlert = async (a: Omit<AlertMessage, 'id' | 'ts'>) => {
       const alert: AlertMessage = { id: randomUUID(), ts: clock.now(), ...a };
@@ -129,9 +140,19 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
       });
     }
 
+    classroom = await startClassroom({ config, demo: ctx.demo ?? false, store, clock, logger, topics, publish: bus.publish, raiseAlert, scenes, timing: ctx.timing });
+    cleanup.push(() => classroom!.stop());
+
+    const listened = await broker.listen({
+      tcp: { port: config.broker.port, hosts: config.broker.bind },
+      ws: { port: config.broker.websocketPort, hosts: config.broker.bind },
+    });
+
     const api = createApi({
+      classroom,
       roomId: config.room.id,
       roomName: config.room.name,
+      timeZone: config.room.timezone,
       version: packageInfo().version,
       devices,
       scenes,
@@ -157,6 +178,7 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
       devices,
       metrics,
       credentials,
+      classroom,
       createdCredentialsFile: created?.file ?? null,
       raiseAlert,
       stop: () => {

@@ -34,6 +34,15 @@ import { DEFAULT_TIMING, WiegandDecoder, type WiegandDecoderOutput, type Wiegand
 
 const line = z.number().int().min(0).max(1023);
 
+/**
+ * Wall time to wait after the last edge before ending the last frame. Frames
+ * are cut on the edges' kernel timestamps (25 ms of silence); this only has
+ * to outlast the skew between the two lines' event streams (two gpiomon
+ * processes, scheduled independently under load), so it is generous: a
+ * card's tap reaches attendance ~150 ms later, which nobody notices.
+ */
+const FLUSH_AFTER_MS = Math.max(DEFAULT_TIMING.gapMs + 5, 150);
+
 export const wiegandOptionsSchema = z
   .object({
     /** D0's line on the transport's chip (default: the transport's `line`). */
@@ -76,6 +85,8 @@ export class WiegandDriver extends DriverEmitter implements DeviceDriver {
   private flushTimer: NodeJS.Timeout | undefined;
   /** Bumped on every edge, so a flush scheduled before newer edges is skipped. */
   private edgeCount = 0;
+  /** Wall time of the last edge: a card is stamped when it was read, not when its frame was flushed. */
+  private lastEdgeAt = 0;
 
   constructor(ctx: DriverContext<WiegandOptions>) {
     super();
@@ -175,6 +186,7 @@ export class WiegandDriver extends DriverEmitter implements DeviceDriver {
   private onEdge(which: WiegandLine, value: 0 | 1, tsNs: bigint): void {
     try {
       this.edgeCount++;
+      this.lastEdgeAt = this.clock.now();
       this.handle(this.decoder.push(which, value, tsNs));
       this.armFlush();
     } catch (e) {
@@ -201,7 +213,7 @@ export class WiegandDriver extends DriverEmitter implements DeviceDriver {
           this.log.error({ err: e instanceof Error ? e.message : String(e) }, 'Wiegand frame handling failed');
         }
       });
-    }, DEFAULT_TIMING.gapMs + 5);
+    }, FLUSH_AFTER_MS);
     this.flushTimer.unref?.();
   }
 
@@ -219,7 +231,7 @@ export class WiegandDriver extends DriverEmitter implements DeviceDriver {
       const card = result.card;
       if (!this.debouncer.accept(card.uid, this.clock.monotonic())) continue;
       this.log.debug({ uid: card.uid, number: card.number, format: card.format }, 'card presented');
-      this.emit('card', { uid: card.uid, number: card.number, format: card.format, ts: this.clock.now() });
+      this.emit('card', { uid: card.uid, number: card.number, format: card.format, ts: this.lastEdgeAt || this.clock.now() });
     }
   }
 

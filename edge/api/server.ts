@@ -3,7 +3,7 @@
  * (Prometheus text), and authenticated JSON routes to list devices, send a
  * command and run a scene. The kiosk UI and its routes come with the kiosk.
  */
-import Fastify, { LogController } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import { z } from 'zod';
 import type { DeviceSupervisor, CommandResult } from '../devices/supervisor.js';
 import type { SceneRunner } from '../scenes/scenes.js';
@@ -13,10 +13,15 @@ import type { CredentialStore } from '../security/credentials.js';
 import type { Logger } from '../util/logger.js';
 import type { Clock } from '../util/clock.js';
 import { createAuthenticator } from './auth.js';
+import type { Classroom } from '../classroom.js';
+import { registerLessonRoutes } from './lesson-routes.js';
+import { registerLessonOverrideRoutes } from '../lessons/routes.js';
 
 export interface ApiDeps {
   roomId: string;
+  classroom: Classroom;
   roomName: string;
+  timeZone: string;
   version: string;
   devices: DeviceSupervisor;
   scenes: SceneRunner;
@@ -55,7 +60,8 @@ function statusFor(r: CommandResult): number {
 
 export function createApi(deps: ApiDeps) {
   const app = Fastify({
-    loggerInstance: deps.logger.child({ ns: 'edge:api' }),
+    // Typed as fastify's base logger so that route modules take a plain FastifyInstance.
+    loggerInstance: deps.logger.child({ ns: 'edge:api' }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 64 * 1024,
   });
@@ -116,6 +122,17 @@ export function createApi(deps: ApiDeps) {
     const principal = req.principal!;
     return deps.scenes.run(req.params.name, { username: principal.username, role: principal.role });
   });
+
+  registerLessonRoutes(app, {
+    requireRole,
+    lessons: deps.classroom.lessons,
+    attendance: deps.classroom.attendance,
+    behaviour: deps.classroom.behaviour,
+    clock: deps.clock,
+    roomId: deps.roomId,
+    timeZone: deps.timeZone,
+  });
+  registerLessonOverrideRoutes(app, { requireRole, lessons: deps.classroom.lessons, datasets: deps.classroom.datasets, store: deps.store, clock: deps.clock });
 
   /** Demo room and tests: drive a simulated device (present a card, silence a display). */
   app.post<{ Params: { id: string; action: string } }>('/api/sim/:id/:action', { preHandler: requireRole('technician') }, async (req, reply) => {

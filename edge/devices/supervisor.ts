@@ -26,6 +26,12 @@ export interface BusPublisher {
   publish(topic: string, payload: object, opts?: { retain?: boolean; qos?: 0 | 1 }): Promise<void>;
 }
 
+/** Where committed card taps go next (attendance), and which lesson a record belongs to. */
+export interface TapSink {
+  lessonIdFor(ts: number): string | undefined;
+  handle(tap: { reader: string; uid: string; number?: string; ts: number }): Promise<unknown>;
+}
+
 export interface Actor {
   username: string;
   role: string;
@@ -67,6 +73,7 @@ export class DeviceSupervisor {
       store: Store;
       bus: BusPublisher;
       topics: Topics;
+      taps: TapSink;
     },
   ) {}
 
@@ -176,10 +183,12 @@ export class DeviceSupervisor {
 
   private async onCard(d: ManagedDevice, c: CardRead, logger: Logger): Promise<void> {
     try {
-      await this.ctx.store.recordCardTap({ reader: d.config.id, uid: c.uid, number: c.number, ts: c.ts });
+      const lessonId = this.ctx.taps.lessonIdFor(c.ts);
+      await this.ctx.store.recordCardTap({ reader: d.config.id, uid: c.uid, number: c.number, ts: c.ts, lessonId });
       const msg: Record<string, unknown> = { reader: d.config.id, uid: c.uid, ts: c.ts };
       if (c.number !== undefined) msg.number = c.number;
       await this.ctx.bus.publish(this.ctx.topics.card, msg, { qos: 1 });
+      await this.ctx.taps.handle({ reader: d.config.id, uid: c.uid, number: c.number, ts: c.ts });
     } catch (e) {
       logger.error({ err: e, uid: c.uid }, 'could not store a card tap');
     }

@@ -20,6 +20,8 @@ export const topics = (roomId: string) => {
     lesson: `${r}lesson`,
     recording: `${r}recording`,
     alert: `${r}alert`,
+    /** A teacher's card unlocked the kiosk's controls (刷卡授权). */
+    kioskUnlock: `${r}kiosk/unlock`,
   };
 };
 export type Topics = ReturnType<typeof topics>;

@@ -70,7 +70,7 @@ async function rig(options: Partial<WiegandOptions> = {}): Promise<Rig> {
 
 /** Past the end-of-frame timer (25 ms + margin). */
 const quiet = async (): Promise<void> => {
-  await vi.advanceTimersByTimeAsync(40);
+  await vi.advanceTimersByTimeAsync(160);
 };
 
 beforeEach(() => {
