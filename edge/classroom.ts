@@ -166,6 +166,8 @@ export async function startClassroom(deps: ClassroomDeps) {
     onCardTap,
     /** The lesson a record at `ts` belongs to (attached by the edge, never trusted from publishers). */
     lessonIdFor: (ts: number) => behaviour.lessonIdFor(ts),
+    /** The lesson a card tap at `ts` counts for (its attendance window, which opens before the bell). */
+    tapLessonIdFor: (ts: number) => attendance.lessonIdForTap(ts),
     async stop(): Promise<void> {
       clearInterval(refresher);
       retention.stop();

@@ -88,7 +88,7 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
     let broker: Broker | undefined;
     let classroom: Classroom | undefined;
     const taps: TapSink = {
-      lessonIdFor: (ts) => classroom?.lessonIdFor(ts),
+      lessonIdFor: (ts) => classroom?.tapLessonIdFor(ts),
       handle: async (tap) => classroom?.onCardTap(tap),
     };
     const bus = {

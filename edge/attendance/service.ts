@@ -148,6 +148,20 @@ export class AttendanceService {
    * One committed card tap. Never throws on bad input or unknown cards (the
    * result says what happened and why); rejects only when the store fails.
    */
+  /**
+   * The lesson a card tap at `ts` counts for: the one whose attendance window
+   * (opening `openBeforeMinutes` early) holds it, the running one first.
+   * Stored with the tap, so a tap before the bell is tied to its lesson.
+   */
+  lessonIdForTap(ts: number): string | undefined {
+    return chooseWindows(
+      knownLessons(this.deps.lessons),
+      ts,
+      this.deps.config.openBeforeMinutes * MINUTE,
+      (id) => (this.repo.session(id)?.closedAt ?? null) !== null,
+    ).open[0]?.lessonId;
+  }
+
   async handleTap(input: unknown): Promise<TapResult> {
     const parsed = tapInputSchema.safeParse(input);
     if (!parsed.success) {

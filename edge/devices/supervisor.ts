@@ -28,6 +28,7 @@ export interface BusPublisher {
 
 /** Where committed card taps go next (attendance), and which lesson a record belongs to. */
 export interface TapSink {
+  /** The lesson a tap at `ts` is stored with: the one whose attendance window holds it. */
   lessonIdFor(ts: number): string | undefined;
   handle(tap: { reader: string; uid: string; number?: string; ts: number }): Promise<unknown>;
 }
