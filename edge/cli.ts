@@ -11,8 +11,6 @@ import { createLogger } from './util/logger.js';
 import { systemClock } from './util/clock.js';
 import { packageInfo } from './util/package-info.js';
 import { hashPassword } from './security/passwords.js';
-import { runImport } from './import.js';
-import { cmdPorts } from './ports.js';
 
 const USAGE = `classroom-edge — smart-classroom edge appliance
 
@@ -122,9 +120,10 @@ async function main(argv: string[]): Promise<number> {
     case 'check-config':
       return cmdCheckConfig(rest[0]);
     case 'ports':
-      return cmdPorts({ json: values.json });
+      // Loaded on demand: the running service does not need the commands' modules in memory.
+      return (await import('./ports.js')).cmdPorts({ json: values.json });
     case 'import':
-      return runImport({
+      return (await import('./import.js')).runImport({
         kind: rest[0],
         files: rest.slice(1),
         configFile: values.config ?? process.env.CLASSROOM_EDGE_CONFIG,
