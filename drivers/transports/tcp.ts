@@ -33,6 +33,7 @@ export class TcpTransport extends TransportEmitter implements ByteTransport {
   private started = false;
   private up = false;
   private outageReported = false;
+  private everConnected = false;
 
   constructor(opts: TcpTransportOptions) {
     super();
@@ -111,7 +112,12 @@ export class TcpTransport extends TransportEmitter implements ByteTransport {
       socket.setKeepAlive(true, this.opts.keepAliveMs ?? 10_000);
       this.up = true;
       this.backoff.reset();
-      this.log.info(this.outageReported ? 'connection is back' : 'connected');
+      // Protocols that connect per command (PJLink) reconnect all day: only the first
+      // connection and a recovery are worth an info line.
+      if (this.outageReported) this.log.info('connection is back');
+      else if (!this.everConnected) this.log.info('connected');
+      else this.log.debug('connected');
+      this.everConnected = true;
       this.outageReported = false;
       this.emit('up');
     });
