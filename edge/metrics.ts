@@ -68,6 +68,33 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
       help: 'Highest committed event-log seq',
       registers: [registry],
     }),
+    syncConnected: new Gauge({
+      name: 'classroom_edge_sync_connected',
+      help: '1 while the district link (cloud broker) is connected',
+      registers: [registry],
+    }),
+    syncAckedSeq: new Gauge({
+      name: 'classroom_edge_sync_acked_seq',
+      help: 'Highest event-log seq acknowledged by the cloud',
+      registers: [registry],
+    }),
+    syncBacklog: new Gauge({
+      name: 'classroom_edge_sync_backlog_events',
+      help: 'Committed events not yet acknowledged by the cloud',
+      registers: [registry],
+    }),
+    syncBatches: new Counter({
+      name: 'classroom_edge_sync_batches_total',
+      help: 'Event batches published to the cloud (sent: first time, resent: after ack timeout or reconnect)',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    syncErrors: new Counter({
+      name: 'classroom_edge_sync_errors_total',
+      help: 'District link failures (connection, publish, malformed or foreign acks, meta write)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
   };
   return m;
 }

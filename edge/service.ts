@@ -13,7 +13,7 @@ import type { DriverRegistry } from './devices/registry.js';
 import { createIngest } from './ingest.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { SceneRunner } from './scenes/scenes.js';
-import { topics as topicsFor, type Topics } from './schemas/topics.js';
+import { parseTopic, topics as topicsFor, type Topics } from './schemas/topics.js';
 import type { AlertMessage } from './schemas/bus.js';
 import { loadCredentials, type CredentialStore } from './security/credentials.js';
 import { openStore, type Store } from './store/index.js';
@@ -23,6 +23,8 @@ import type { TapSink } from './devices/supervisor.js';
 import type { Clock } from './util/clock.js';
 import type { Logger } from './util/logger.js';
 import { packageInfo } from './util/package-info.js';
+import { DatasetDownlink } from '../sync/datasets-downlink.js';
+import { Uplink } from '../sync/uplink.js';
 
 export interface ServiceContext {
   config: EdgeConfig;
@@ -44,6 +46,8 @@ export interface RunningService {
   readonly metrics: Metrics;
   readonly credentials: CredentialStore;
   readonly classroom: Classroom;
+  /** The district link (uplink), when `cloud` is configured and it could start. */
+  readonly sync: Uplink | null;
   /** Where first-start credentials were written, if this start created them. */
   readonly createdCredentialsFile: string | null;
   raiseAlert(alert: Omit<AlertMessage, 'id' | 'ts'>): Promise<void>;
@@ -87,12 +91,18 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
     let devices: DeviceSupervisor | undefined;
     let broker: Broker | undefined;
     let classroom: Classroom | undefined;
+    let sync: Uplink | null = null;
     const taps: TapSink = {
       lessonIdFor: (ts) => classroom?.tapLessonIdFor(ts),
       handle: async (tap) => classroom?.onCardTap(tap),
     };
     const bus = {
       publish: async (topic: string, payload: object, opts?: { retain?: boolean; qos?: 0 | 1 }) => {
+        if (sync) {
+          // A device's retained state also goes up to the district as its telemetry (latest wins).
+          const t = parseTopic(config.room.id, topic);
+          if (t?.kind === 'device-state') sync.telemetry(t.deviceId, payload);
+        }
         if (broker) await broker.publish(topic, payload, opts);
       },
     };
@@ -143,6 +153,36 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
     classroom = await startClassroom({ config, demo: ctx.demo ?? false, store, clock, logger, topics, publish: bus.publish, raiseAlert, scenes, timing: ctx.timing });
     cleanup.push(() => classroom!.stop());
 
+    if (config.cloud) {
+      // Started after the store, stopped before it closes (cleanup runs in reverse). A link that cannot
+      // start (unreadable certificate) is an alert, not a reason to stop the classroom.
+      const uplink = new Uplink({ roomId: config.room.id, store, config: config.cloud, logger, clock, metrics });
+      try {
+        uplink.start();
+        sync = uplink;
+        cleanup.push(() => uplink.stop());
+        const downlink = new DatasetDownlink({
+          roomId: config.room.id,
+          datasets: classroom.datasets,
+          store,
+          clock,
+          logger,
+          publish: async (topic, payload) => uplink.publishUp(topic, payload),
+          onRejected: () => metrics.syncErrors.inc({ reason: 'malformed-dataset' }),
+        });
+        uplink.subscribe(downlink.subscription, (topic, payload) => void downlink.handle(topic, payload));
+        for (const d of devices.list()) uplink.telemetry(d.deviceId, { deviceId: d.deviceId, kind: d.kind, driver: d.driver, online: d.online, state: d.state, lastError: d.lastError, ts: d.ts });
+      } catch (e) {
+        await uplink.stop();
+        await raiseAlert({
+          severity: 'critical',
+          code: 'sync-disabled',
+          message: `the district link could not start: ${e instanceof Error ? e.message : String(e)}; events are kept in the store`,
+          data: { url: config.cloud.url },
+        });
+      }
+    }
+
     const listened = await broker.listen({
       tcp: { port: config.broker.port, hosts: config.broker.bind },
       ws: { port: config.broker.websocketPort, hosts: config.broker.bind },
@@ -162,6 +202,7 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
       logger,
       clock,
       startedAt: started,
+      sync,
     });
     cleanup.push(() => api.close());
     await api.listen({ port: config.api.port, host: config.api.host });
@@ -179,6 +220,7 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
       metrics,
       credentials,
       classroom,
+      sync,
       createdCredentialsFile: created?.file ?? null,
       raiseAlert,
       stop: () => {

@@ -31,6 +31,8 @@ export interface ApiDeps {
   logger: Logger;
   clock: Clock;
   startedAt: number;
+  /** The district link, when configured: its stats are part of /health. */
+  sync?: { stats(): object } | null;
 }
 
 const commandBody = z.object({
@@ -83,6 +85,7 @@ export function createApi(deps: ApiDeps) {
       uptimeSeconds: Math.round((deps.clock.now() - deps.startedAt) / 1000),
       devices: { total: devices.length, online: devices.filter((d) => d.online).length },
       store: { lastSeq: deps.store.lastSeq() },
+      ...(deps.sync ? { sync: deps.sync.stats() } : {}),
     };
   });
 

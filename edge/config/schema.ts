@@ -218,12 +218,33 @@ export const configSchema = z
         caFile: z.string().optional(),
         username: z.string().optional(),
         passwordFile: z.string().optional(),
+        /** Uplink batches: at most maxEvents per batch; a partial batch waits lingerMs for more events. */
+        batch: z
+          .object({
+            maxEvents: z.number().int().min(1).max(10_000).default(500),
+            lingerMs: z.number().int().min(0).max(60_000).default(200),
+          })
+          .strict()
+          .default({ maxEvents: 500, lingerMs: 200 }),
+        /** A batch not acknowledged within this time is sent again. */
+        ackTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
+        /** Batches sent and not yet acknowledged, at most. */
+        maxInFlight: z.number().int().min(1).max(64).default(4),
       })
       .strict()
+      .superRefine((c, ctx) => {
+        if ((c.certFile === undefined) !== (c.keyFile === undefined)) {
+          ctx.addIssue({ code: 'custom', message: 'give both certFile and keyFile (a TLS client certificate), or neither', path: ['keyFile'] });
+        }
+        if (c.passwordFile !== undefined && c.username === undefined) {
+          ctx.addIssue({ code: 'custom', message: 'passwordFile needs a username', path: ['username'] });
+        }
+      })
       .optional(),
   })
   .strict();
 
 export type EdgeConfig = z.infer<typeof configSchema>;
+export type CloudConfig = NonNullable<EdgeConfig['cloud']>;
 /** The config as written (before defaults). */
 export type EdgeConfigInput = z.input<typeof configSchema>;

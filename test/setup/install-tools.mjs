@@ -17,6 +17,7 @@ const wanted = [
   ['python3-pymodbus', () => pyHas('pymodbus')],
   ['python3-serial', () => pyHas('serial')],
   ['gpiod', () => has('gpiomon') && has('gpioget') && has('gpioset')],
+  ['openssl', () => existsSync('/usr/bin/openssl')],
 ];
 
 const missing = wanted.filter(([, ok]) => !ok()).map(([pkg]) => pkg);

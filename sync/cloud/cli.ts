@@ -1,0 +1,135 @@
+/**
+ * `classroom-edge cloud start --config FILE`: the reference district cloud's
+ * ingest (docs/sync.md). A small YAML config, validated by zod:
+ *
+ *   broker: { url: mqtts://broker.district.lan:8883, certFile, keyFile, caFile }   # or username + passwordFile
+ *   database: /var/lib/classroom-cloud/cloud.db
+ *   workers: 2            # ingest workers in this process (shared subscription)
+ *   clientIdPrefix: cloud-worker
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import type { Logger } from '../../edge/util/logger.js';
+import { CloudStore } from './store.js';
+import { IngestWorker } from './worker.js';
+
+export const cloudConfigSchema = z
+  .object({
+    broker: z
+      .object({
+        url: z.string().regex(/^mqtts?:\/\//, 'an mqtts:// (or mqtt:// for tests) URL'),
+        certFile: z.string().min(1).optional(),
+        keyFile: z.string().min(1).optional(),
+        caFile: z.string().min(1).optional(),
+        username: z.string().min(1).optional(),
+        passwordFile: z.string().min(1).optional(),
+      })
+      .strict()
+      .superRefine((b, ctx) => {
+        if ((b.certFile === undefined) !== (b.keyFile === undefined)) {
+          ctx.addIssue({ code: 'custom', message: 'give both certFile and keyFile, or neither', path: ['keyFile'] });
+        }
+        if (b.certFile === undefined && b.username === undefined) {
+          ctx.addIssue({ code: 'custom', message: 'give a client certificate (certFile + keyFile) or username + passwordFile', path: ['certFile'] });
+        }
+        if ((b.username === undefined) !== (b.passwordFile === undefined)) {
+          ctx.addIssue({ code: 'custom', message: 'username and passwordFile go together', path: ['passwordFile'] });
+        }
+      }),
+    database: z.string().min(1),
+    workers: z.number().int().min(1).max(32).default(1),
+    /** Worker i connects as `{clientIdPrefix}-{i}` (the broker's ACL grants `cloud-worker*` full rights). */
+    clientIdPrefix: z.string().min(1).max(48).regex(/^[A-Za-z0-9_.-]+$/).default('cloud-worker'),
+    log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') }).strict().default({ level: 'info' }),
+  })
+  .strict();
+export type CloudConfigFile = z.infer<typeof cloudConfigSchema>;
+
+export class CloudConfigError extends Error {
+  constructor(readonly problems: Array<{ path: string; reason: string }>, file: string) {
+    super(`${file}: ${problems.map((p) => `${p.path}: ${p.reason}`).join('; ')}`);
+  }
+}
+
+export function loadCloudConfig(file: string): CloudConfigFile {
+  let raw: unknown;
+  try {
+    raw = parseYaml(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new CloudConfigError([{ path: '(file)', reason: e instanceof Error ? e.message : String(e) }], file);
+  }
+  const parsed = cloudConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new CloudConfigError(parsed.error.issues.map((i) => ({ path: i.path.join('.') || '(root)', reason: i.message })), file);
+  }
+  return parsed.data;
+}
+
+export interface RunningCloud {
+  store: CloudStore;
+  workers: IngestWorker[];
+  stop(): Promise<void>;
+}
+
+export async function startCloud(config: CloudConfigFile, logger: Logger): Promise<RunningCloud> {
+  const store = new CloudStore(config.database);
+  const workers = Array.from(
+    { length: config.workers },
+    (_, i) => new IngestWorker({ broker: config.broker, clientId: `${config.clientIdPrefix}-${i + 1}`, store, logger, statusTopics: i === 0 }),
+  );
+  try {
+    await Promise.all(workers.map((w) => w.start()));
+  } catch (e) {
+    await Promise.all(workers.map((w) => w.stop({ force: true })));
+    store.close();
+    throw e;
+  }
+  logger.info({ workers: workers.length, database: config.database, url: config.broker.url }, 'district cloud ingest started');
+  return {
+    store,
+    workers,
+    stop: async () => {
+      await Promise.all(workers.map((w) => w.stop()));
+      store.close();
+    },
+  };
+}
+
+/** The `cloud` command of classroom-edge; returns the exit code. */
+export async function runCloudCommand(args: { sub: string | undefined; configFile: string | undefined; logger: (level: string) => Logger }): Promise<number> {
+  if (args.sub !== 'start') {
+    process.stderr.write('usage: classroom-edge cloud start --config FILE\n');
+    return 2;
+  }
+  const file = args.configFile ?? process.env.CLASSROOM_CLOUD_CONFIG;
+  if (!file) {
+    process.stderr.write('cloud start needs --config FILE (docs/sync.md)\n');
+    return 2;
+  }
+  let config: CloudConfigFile;
+  try {
+    config = loadCloudConfig(file);
+  } catch (e) {
+    if (e instanceof CloudConfigError) {
+      for (const p of e.problems) process.stderr.write(`${p.path}: ${p.reason}\n`);
+      process.stderr.write(`refusing to start: ${file}: ${e.problems.length} problem(s)\n`);
+      return 1;
+    }
+    throw e;
+  }
+  const logger = args.logger(config.log.level);
+  const cloud = await startCloud(config, logger);
+  await new Promise<void>((resolve) => {
+    const onSignal = (sig: string) => {
+      logger.info({ signal: sig }, 'signal received, shutting down');
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      resolve();
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+  await cloud.stop();
+  return 0;
+}

@@ -1,0 +1,176 @@
+/**
+ * The reference district cloud's ingest store (better-sqlite3, WAL,
+ * synchronous=FULL). Events are keyed on (room_id, store_id, seq): a resent
+ * batch is deduplicated by INSERT OR IGNORE, and after each commit the
+ * highest contiguous seq per (room, store) is what the worker acknowledges.
+ */
+import Database from 'better-sqlite3';
+import type { Batch, Status, Telemetry } from '../protocol.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS events (
+  room_id TEXT NOT NULL,
+  store_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  stream TEXT NOT NULL,
+  type TEXT NOT NULL,
+  entity_id TEXT,
+  payload TEXT NOT NULL,
+  ts INTEGER NOT NULL,
+  clock_synced INTEGER NOT NULL,
+  boot_id TEXT NOT NULL,
+  received_at INTEGER NOT NULL,
+  PRIMARY KEY (room_id, store_id, seq)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rooms (
+  room_id TEXT NOT NULL,
+  store_id TEXT NOT NULL,
+  acked_seq INTEGER NOT NULL DEFAULT 0,
+  first_seen INTEGER NOT NULL,
+  last_seen INTEGER NOT NULL,
+  PRIMARY KEY (room_id, store_id)
+) STRICT;
+CREATE TABLE IF NOT EXISTS room_status (
+  room_id TEXT NOT NULL,
+  -- 'status' for the room's online/offline, 'device:{deviceId}' for a device's telemetry
+  key TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  ts INTEGER,
+  received_at INTEGER NOT NULL,
+  PRIMARY KEY (room_id, key)
+) STRICT;
+`;
+
+export interface CommitResult {
+  /** Rows new to the table (the rest were duplicates). */
+  inserted: number;
+  duplicates: number;
+  /** Highest contiguous seq held for (roomId, storeId) after this commit. */
+  ackedSeq: number;
+}
+
+export interface CloudEventRow {
+  roomId: string;
+  storeId: string;
+  seq: number;
+  stream: string;
+  type: string;
+  entityId: string | null;
+  payload: string;
+  ts: number;
+  clockSynced: boolean;
+  bootId: string;
+  receivedAt: number;
+}
+
+export class CloudStore {
+  readonly db: Database.Database;
+  private readonly insertEvent: Database.Statement;
+  private readonly upsertRoom: Database.Statement;
+  private readonly selectAcked: Database.Statement<[string, string], { acked_seq: number }>;
+  private readonly selectAfter: Database.Statement<[string, string, number], { seq: number }>;
+  private readonly updateAcked: Database.Statement;
+  private readonly upsertStatus: Database.Statement;
+
+  constructor(file: string) {
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(SCHEMA);
+    this.insertEvent = this.db.prepare(
+      `INSERT OR IGNORE INTO events (room_id, store_id, seq, stream, type, entity_id, payload, ts, clock_synced, boot_id, received_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.upsertRoom = this.db.prepare(
+      `INSERT INTO rooms (room_id, store_id, acked_seq, first_seen, last_seen) VALUES (?, ?, 0, ?, ?)
+       ON CONFLICT(room_id, store_id) DO UPDATE SET last_seen = excluded.last_seen`,
+    );
+    this.selectAcked = this.db.prepare('SELECT acked_seq FROM rooms WHERE room_id = ? AND store_id = ?');
+    this.selectAfter = this.db.prepare('SELECT seq FROM events WHERE room_id = ? AND store_id = ? AND seq > ? ORDER BY seq');
+    this.updateAcked = this.db.prepare('UPDATE rooms SET acked_seq = ? WHERE room_id = ? AND store_id = ?');
+    this.upsertStatus = this.db.prepare(
+      `INSERT INTO room_status (room_id, key, payload, ts, received_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT(room_id, key) DO UPDATE SET payload = excluded.payload, ts = excluded.ts, received_at = excluded.received_at`,
+    );
+  }
+
+  /** Commits a batch (duplicates ignored) and returns the new contiguous high-water mark. One transaction. */
+  commitBatch(b: Batch, receivedAt: number): CommitResult {
+    return this.db
+      .transaction((): CommitResult => {
+        let inserted = 0;
+        for (const e of b.events) {
+          inserted += this.insertEvent.run(
+            b.roomId,
+            b.storeId,
+            e.seq,
+            e.stream,
+            e.type,
+            e.entityId,
+            JSON.stringify(e.payload) ?? 'null',
+            e.ts,
+            e.clockSynced ? 1 : 0,
+            e.bootId,
+            receivedAt,
+          ).changes;
+        }
+        this.upsertRoom.run(b.roomId, b.storeId, receivedAt, receivedAt);
+        const ackedSeq = this.advance(b.roomId, b.storeId);
+        return { inserted, duplicates: b.events.length - inserted, ackedSeq };
+      })
+      .immediate();
+  }
+
+  /** Walks forward from the stored mark while the next seq is present. */
+  private advance(roomId: string, storeId: string): number {
+    const start = this.selectAcked.get(roomId, storeId)?.acked_seq ?? 0;
+    let acked = start;
+    for (const row of this.selectAfter.iterate(roomId, storeId, start)) {
+      if (row.seq !== acked + 1) break;
+      acked = row.seq;
+    }
+    if (acked !== start) this.updateAcked.run(acked, roomId, storeId);
+    return acked;
+  }
+
+  ackedSeq(roomId: string, storeId: string): number {
+    return this.selectAcked.get(roomId, storeId)?.acked_seq ?? 0;
+  }
+
+  recordStatus(s: Status, receivedAt: number): void {
+    this.upsertStatus.run(s.roomId, 'status', JSON.stringify(s), s.ts ?? null, receivedAt);
+  }
+
+  recordTelemetry(t: Telemetry, receivedAt: number): void {
+    this.upsertStatus.run(t.roomId, `device:${t.deviceId}`, JSON.stringify(t), t.ts, receivedAt);
+  }
+
+  /** For tests and the technician API: a room's events in (store, seq) order. */
+  events(roomId: string): CloudEventRow[] {
+    return this.db
+      .prepare<[string], Record<string, unknown>>('SELECT * FROM events WHERE room_id = ? ORDER BY store_id, seq')
+      .all(roomId)
+      .map((r) => ({
+        roomId: r.room_id as string,
+        storeId: r.store_id as string,
+        seq: r.seq as number,
+        stream: r.stream as string,
+        type: r.type as string,
+        entityId: r.entity_id as string | null,
+        payload: r.payload as string,
+        ts: r.ts as number,
+        clockSynced: r.clock_synced === 1,
+        bootId: r.boot_id as string,
+        receivedAt: r.received_at as number,
+      }));
+  }
+
+  roomStatus(roomId: string): Array<{ key: string; payload: string; ts: number | null }> {
+    return this.db.prepare<[string], { key: string; payload: string; ts: number | null }>('SELECT key, payload, ts FROM room_status WHERE room_id = ? ORDER BY key').all(roomId);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

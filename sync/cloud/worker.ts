@@ -1,0 +1,174 @@
+/**
+ * A district cloud ingest worker: subscribes to every room's event batches
+ * through a shared subscription (`$share/ingest/...`, so several workers
+ * share the load), validates each batch, commits it, and only then publishes
+ * the acknowledgement (`down/ack`, QoS 1). Room status and device telemetry
+ * go to the room_status table. A malformed batch, or one whose room id does
+ * not match its topic, is rejected and counted; the handler never throws.
+ */
+import mqtt, { type MqttClient } from 'mqtt';
+import type { Logger } from '../../edge/util/logger.js';
+import { backoff, linkOptions, type LinkCredentials } from '../link-options.js';
+import {
+  CLOUD_SUBSCRIPTIONS,
+  PROTOCOL_VERSION,
+  batchSchema,
+  decodeMessage,
+  districtTopics,
+  parseDistrictTopic,
+  statusSchema,
+  telemetrySchema,
+  type Ack,
+} from '../protocol.js';
+import type { CloudStore } from './store.js';
+
+export const SHARE_GROUP = 'ingest';
+
+export interface WorkerDeps {
+  broker: LinkCredentials;
+  /** MQTT client id (stable per worker: its session survives a restart). */
+  clientId: string;
+  store: CloudStore;
+  logger: Logger;
+  now?: () => number;
+  /** Also subscribe status and telemetry (default true; with several workers each one records them, idempotently). */
+  statusTopics?: boolean;
+  reconnect?: { minMs: number; maxMs: number };
+}
+
+export interface WorkerStats {
+  connected: boolean;
+  batches: number;
+  inserted: number;
+  duplicates: number;
+  acks: number;
+  rejected: Record<string, number>;
+  status: number;
+}
+
+export class IngestWorker {
+  private client: MqttClient | null = null;
+  private connected = false;
+  private stopping = false;
+  private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  private readonly backoff;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly counts: WorkerStats = { connected: false, batches: 0, inserted: 0, duplicates: 0, acks: 0, rejected: {}, status: 0 };
+
+  constructor(private readonly deps: WorkerDeps) {
+    this.log = deps.logger.child({ ns: 'cloud:ingest', worker: deps.clientId });
+    this.now = deps.now ?? Date.now;
+    this.backoff = backoff(deps.reconnect ?? { minMs: 500, maxMs: 30_000 });
+  }
+
+  /** Resolves on the first connection (subscriptions granted); reconnects in the background after that. */
+  start(): Promise<void> {
+    const client = mqtt.connect(
+      this.deps.broker.url,
+      linkOptions(this.deps.broker, { clientId: this.deps.clientId, clean: false, keepalive: 30, reconnectPeriod: 0, connectTimeout: 15_000 }),
+    );
+    this.client = client;
+    const first = new Promise<void>((resolve, reject) => {
+      const onFirstError = (err: Error) => reject(err);
+      client.once('error', onFirstError);
+      client.once('connect', () => {
+        client.off('error', onFirstError);
+        resolve();
+      });
+    });
+    client.on('connect', (connack) => {
+      this.connected = true;
+      this.backoff.reset();
+      this.log.info({ sessionPresent: connack.sessionPresent }, 'ingest worker connected');
+      const subs: Record<string, { qos: 1 }> = { [`$share/${SHARE_GROUP}/${CLOUD_SUBSCRIPTIONS.events}`]: { qos: 1 } };
+      if (this.deps.statusTopics ?? true) {
+        subs[CLOUD_SUBSCRIPTIONS.status] = { qos: 1 };
+        subs[CLOUD_SUBSCRIPTIONS.telemetry] = { qos: 1 };
+      }
+      client.subscribe(subs, (err, granted) => {
+        if (err) this.log.error({ err }, 'subscribe failed');
+        const refused = (granted ?? []).filter((g) => g.qos === 128);
+        if (refused.length) this.log.error({ refused: refused.map((g) => g.topic) }, 'subscriptions refused by the broker');
+      });
+    });
+    client.on('close', () => {
+      this.connected = false;
+      if (this.stopping || this.reconnectTimer) return;
+      this.reconnectTimer = setTimeout(() => {
+        this.reconnectTimer = null;
+        if (!this.stopping) client.reconnect();
+      }, this.backoff.failed());
+      this.reconnectTimer.unref?.();
+    });
+    client.on('error', (err) => this.log.warn({ err: err.message }, 'broker connection problem'));
+    client.on('message', (topic, payload) => this.onMessage(topic, payload));
+    return first;
+  }
+
+  /** `force`: drop the connection without DISCONNECT (a crash, for tests); the broker keeps the session. */
+  async stop(opts: { force?: boolean } = {}): Promise<void> {
+    this.stopping = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    const client = this.client;
+    if (!client) return;
+    await new Promise<void>((resolve) => client.end(opts.force ?? false, {}, () => resolve()));
+    this.connected = false;
+  }
+
+  stats(): WorkerStats {
+    return { ...this.counts, connected: this.connected, rejected: { ...this.counts.rejected } };
+  }
+
+  private reject(reason: string, detail: Record<string, unknown>): void {
+    this.counts.rejected[reason] = (this.counts.rejected[reason] ?? 0) + 1;
+    this.log.warn({ reason, ...detail }, 'message rejected');
+  }
+
+  private onMessage(topic: string, payload: Buffer): void {
+    try {
+      const t = parseDistrictTopic(topic);
+      if (!t) return this.reject('topic', { topic });
+      if (t.kind === 'events') this.onBatch(t.roomId, topic, payload);
+      else if (t.kind === 'status') this.onStatus(t.roomId, topic, payload);
+      else if (t.kind === 'telemetry') this.onTelemetry(t.roomId, t.deviceId, topic, payload);
+    } catch (err) {
+      // A store failure (disk full, I/O): no ack, so the edge resends later.
+      this.reject('internal', { topic, err: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  private onBatch(roomId: string, topic: string, payload: Buffer): void {
+    const decoded = decodeMessage(batchSchema, payload);
+    if (!decoded.ok) return this.reject(decoded.error.code, { topic, error: decoded.error.message, bytes: payload.length });
+    const batch = decoded.value;
+    if (batch.roomId !== roomId) return this.reject('room-mismatch', { topic, payloadRoom: batch.roomId });
+    const result = this.deps.store.commitBatch(batch, this.now());
+    this.counts.batches++;
+    this.counts.inserted += result.inserted;
+    this.counts.duplicates += result.duplicates;
+    const ack: Ack = { v: PROTOCOL_VERSION, roomId, storeId: batch.storeId, ackedSeq: result.ackedSeq, ts: this.now() };
+    this.client?.publish(districtTopics(roomId).ack, JSON.stringify(ack), { qos: 1 }, (err) => {
+      if (err) this.log.warn({ err: err.message, roomId }, 'ack not sent; the edge will resend and be acknowledged then');
+      else this.counts.acks++;
+    });
+  }
+
+  private onStatus(roomId: string, topic: string, payload: Buffer): void {
+    const decoded = decodeMessage(statusSchema, payload);
+    if (!decoded.ok) return this.reject(decoded.error.code, { topic, error: decoded.error.message });
+    if (decoded.value.roomId !== roomId) return this.reject('room-mismatch', { topic, payloadRoom: decoded.value.roomId });
+    this.deps.store.recordStatus(decoded.value, this.now());
+    this.counts.status++;
+  }
+
+  private onTelemetry(roomId: string, deviceId: string, topic: string, payload: Buffer): void {
+    const decoded = decodeMessage(telemetrySchema, payload);
+    if (!decoded.ok) return this.reject(decoded.error.code, { topic, error: decoded.error.message });
+    if (decoded.value.roomId !== roomId || decoded.value.deviceId !== deviceId) {
+      return this.reject('room-mismatch', { topic, payloadRoom: decoded.value.roomId, payloadDevice: decoded.value.deviceId });
+    }
+    this.deps.store.recordTelemetry(decoded.value, this.now());
+    this.counts.status++;
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * mqtt.js connection options for the district link, shared by the edge
+ * uplink and the cloud workers: TLS client certificates (certFile/keyFile,
+ * caFile for the broker's CA) or username + passwordFile. MQTT 3.1.1.
+ */
+import { readFileSync } from 'node:fs';
+import type { IClientOptions } from 'mqtt';
+
+export interface LinkCredentials {
+  url: string;
+  certFile?: string | undefined;
+  keyFile?: string | undefined;
+  caFile?: string | undefined;
+  username?: string | undefined;
+  passwordFile?: string | undefined;
+}
+
+/** Reads the files named in `c` (throws with the file name when one cannot be read). */
+export function linkOptions(c: LinkCredentials, base: IClientOptions): IClientOptions {
+  const read = (what: string, file: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (e) {
+      throw new Error(`cannot read the district link ${what} ${file}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    }
+  };
+  const opts: IClientOptions = { ...base, protocolVersion: 4 };
+  if (c.certFile) opts.cert = read('certificate', c.certFile);
+  if (c.keyFile) opts.key = read('key', c.keyFile);
+  if (c.caFile) opts.ca = read('CA certificate', c.caFile);
+  if (c.url.startsWith('mqtts:')) opts.rejectUnauthorized = true;
+  if (c.username) opts.username = c.username;
+  if (c.passwordFile) opts.password = read('password file', c.passwordFile).toString('utf8').replace(/\r?\n$/, '');
+  return opts;
+}
+
+/** Exponential reconnect backoff for an mqtt.js client (mqtt.js reads options.reconnectPeriod on each attempt). */
+export function backoff(opts: { minMs: number; maxMs: number }) {
+  let next = opts.minMs;
+  return {
+    /** After a failed attempt or a lost connection: the delay before the next attempt. */
+    failed(): number {
+      const d = next;
+      next = Math.min(opts.maxMs, next * 2);
+      // +-20 % jitter so a district's rooms do not reconnect in lockstep after a broker restart.
+      return Math.round(d * (0.8 + Math.random() * 0.4));
+    },
+    reset(): void {
+      next = opts.minMs;
+    },
+  };
+}
