@@ -32,6 +32,11 @@ Usage:
   classroom-edge hash-password
       Read a password on standard input, print its scrypt hash for config
       (broker.users[].passwordHash).
+  classroom-edge cloud start --config FILE
+      Run the reference district cloud's ingest workers (docs/sync.md).
+  classroom-edge kiosk [--url URL]
+      Show the teacher's kiosk full screen: Electron if installed, else Chromium
+      (default URL $CLASSROOM_EDGE_KIOSK_URL or http://127.0.0.1:8080/kiosk/; docs/kiosk.md).
   classroom-edge --version | --help
 `;
 
@@ -101,6 +106,7 @@ async function main(argv: string[]): Promise<number> {
       config: { type: 'string', short: 'c' },
       'data-dir': { type: 'string' },
       json: { type: 'boolean' },
+      url: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -134,6 +140,14 @@ async function main(argv: string[]): Promise<number> {
         out: (line) => process.stdout.write(`${line}\n`),
         err: (line) => process.stderr.write(`${line}\n`),
       });
+    case 'cloud':
+      return (await import('../sync/cloud/cli.js')).runCloudCommand({
+        sub: rest[0],
+        configFile: values.config,
+        logger: (level) => createLogger({ level }),
+      });
+    case 'kiosk':
+      return (await import('../kiosk/main/launch.js')).cmdKiosk({ url: values.url, version: packageInfo().version });
     case 'hash-password': {
       const pw = (await readStdin()).replace(/\r?\n$/, '');
       if (pw.length < 12) {
