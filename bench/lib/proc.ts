@@ -41,7 +41,9 @@ export function startServiceProcess(cli: string, configFile: string, timeoutMs =
   // As deployed (docs/classroom-edge.service, `npm start`): a fixed glibc mmap threshold, so the
   // scrypt scratch buffers of start-up go back to the system instead of staying in malloc arenas.
   const env = { ...process.env, MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? '131072' };
-  const child = spawn(process.execPath, [cli, 'start', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  // BENCH_SERVICE_NODE_FLAGS: extra node flags for the service only (e.g. --max-semi-space-size=2), to compare settings.
+  const flags = (process.env.BENCH_SERVICE_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+  const child = spawn(process.execPath, [...flags, cli, 'start', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env });
   const exited = exitOf(child);
   let out = '';
   let scanned = 0;
