@@ -25,6 +25,7 @@ import { DriverEmitter, type DeviceDriver, type DriverContext, type DriverDefini
 import { DeviceError, DeviceNakError, DeviceOfflineError, DeviceTimeoutError } from '../errors.js';
 import type { ByteTransport } from '../transports/types.js';
 import { Mutex } from '../util/mutex.js';
+import { Reachability } from '../util/reachability.js';
 import { Waitress } from '../util/waitress.js';
 import type { Logger } from '../../edge/util/logger.js';
 import { defaultInputs, encodeLgRequest, ngReason, replyLetter, replyToPatch, type LgRequest } from './codec.js';
@@ -89,8 +90,7 @@ export class LgDriver extends DriverEmitter implements DeviceDriver {
   private readonly waitress: Waitress<LgReply>;
   private readonly framer = new LgReplyFramer();
   private readonly commands: ReturnType<typeof commandTable>;
-  private online: boolean | null = null;
-  private failures = 0;
+  private readonly reach: Reachability;
   private standby = false;
   private pollTimer: ReturnType<typeof setInterval> | undefined;
   private polling = false;
@@ -105,6 +105,7 @@ export class LgDriver extends DriverEmitter implements DeviceDriver {
     this.commands = commandTable(lgCapabilities(ctx.options));
     this.device = ctx.deviceId;
     this.log = ctx.logger.child({ ns: 'drv:lg', device: ctx.deviceId });
+    this.reach = new Reachability({ what: 'display', log: this.log, emitter: this, offlineAfter: this.opts.offlineAfter });
     this.lock = extras.busLock ?? new Mutex();
     this.waitress = new Waitress<LgReply>(ctx.deviceId);
   }
@@ -202,7 +203,7 @@ export class LgDriver extends DriverEmitter implements DeviceDriver {
   private decode(command: string, reply: LgReply): StatePatch {
     const patch = replyToPatch(reply, this.inputs);
     if (!patch.ok) {
-      this.malformed(patch.error);
+      this.reach.malformed(patch.error);
       throw new DeviceError('protocol', this.device, command, patch.error);
     }
     return patch.value;
@@ -233,11 +234,11 @@ export class LgDriver extends DriverEmitter implements DeviceDriver {
               this.log.debug({ command, attempt }, 'no reply, retrying');
               continue;
             }
-            this.noteFailure(`${command}: no reply within ${timeoutMs} ms`);
+            this.reach.failure(`${command}: no reply within ${timeoutMs} ms`);
           }
           throw e;
         }
-        this.noteSuccess();
+        this.reach.success();
         if (!reply.ok) throw new DeviceNakError(this.device, command, ngReason(reply.data));
         return reply;
       }
@@ -266,7 +267,7 @@ export class LgDriver extends DriverEmitter implements DeviceDriver {
 
   private readonly onData = (chunk: Buffer): void => {
     const out = this.framer.push(chunk);
-    for (const e of out.errors) this.malformed(e);
+    for (const e of out.errors) this.reach.malformed(e);
     for (const reply of out.frames) {
       if (!this.waitress.resolve(reply)) {
         this.log.debug({ cmd2: reply.cmd2, setId: reply.setId }, 'reply nobody waits for (late or another set)');
@@ -277,40 +278,15 @@ export class LgDriver extends DriverEmitter implements DeviceDriver {
   private readonly onUp = (): void => {
     this.log.debug('transport up');
     // Silence is standby unless offlineAfter says otherwise: the port being up is all we can know.
-    if (this.opts.offlineAfter === 0) this.setOnline(true);
+    if (this.opts.offlineAfter === 0) this.reach.set(true);
     void this.poll();
   };
 
   private readonly onDown = (error: Error | undefined): void => {
     this.framer.reset();
     this.waitress.rejectAll((cmd) => new DeviceOfflineError(this.device, cmd));
-    this.failures = 0;
-    this.setOnline(false, `transport down${error ? `: ${error.message}` : ''}`);
+    this.reach.down(`transport down${error ? `: ${error.message}` : ''}`);
   };
-
-  private noteFailure(reason: string): void {
-    if (this.opts.offlineAfter === 0) return;
-    this.failures++;
-    if (this.failures >= this.opts.offlineAfter) this.setOnline(false, reason);
-  }
-
-  private noteSuccess(): void {
-    this.failures = 0;
-    this.setOnline(true);
-  }
-
-  private setOnline(online: boolean, reason?: string): void {
-    if (this.online === online) return;
-    this.online = online;
-    if (online) this.log.info('display reachable');
-    else this.log.warn({ reason }, 'display unreachable');
-    this.emit('online', online, reason);
-  }
-
-  private malformed(detail: string): void {
-    this.log.warn({ detail }, 'malformed data from display');
-    this.emit('malformed', detail);
-  }
 }
 
 export const lgDriver: DriverDefinition<LgOptions> = {

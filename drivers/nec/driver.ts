@@ -17,6 +17,7 @@ import { DriverEmitter, type DeviceDriver, type DriverContext, type DriverDefini
 import { DeviceError, DeviceNakError, DeviceOfflineError, DeviceTimeoutError } from '../errors.js';
 import type { ByteTransport } from '../transports/types.js';
 import { Mutex } from '../util/mutex.js';
+import { Reachability } from '../util/reachability.js';
 import { Waitress } from '../util/waitress.js';
 import type { Clock } from '../../edge/util/clock.js';
 import type { Logger } from '../../edge/util/logger.js';
@@ -70,8 +71,7 @@ export class NecDriver extends DriverEmitter implements DeviceDriver {
   private readonly framer: NecFramer;
   private readonly commands: ReturnType<typeof commandTable>;
   private lastWriteAt = Number.NEGATIVE_INFINITY;
-  private online: boolean | null = null;
-  private failures = 0;
+  private readonly reach: Reachability;
   private pollTimer: ReturnType<typeof setInterval> | undefined;
   private polling = false;
   private opened = false;
@@ -86,6 +86,7 @@ export class NecDriver extends DriverEmitter implements DeviceDriver {
     this.device = ctx.deviceId;
     this.clock = ctx.clock;
     this.log = ctx.logger.child({ ns: 'drv:nec', device: ctx.deviceId });
+    this.reach = new Reachability({ what: 'monitor', log: this.log, emitter: this, offlineAfter: this.opts.offlineAfter });
     this.lock = extras.busLock ?? new Mutex();
     this.waitress = new Waitress<NecReply>(ctx.deviceId);
     this.framer = new NecFramer({ now: () => ctx.clock.monotonic() });
@@ -166,7 +167,7 @@ export class NecDriver extends DriverEmitter implements DeviceDriver {
   private decode(command: string, reply: NecReply): StatePatch {
     const patch = replyToPatch(reply, this.inputs);
     if (!patch.ok) {
-      this.malformed(patch.error);
+      this.reach.malformed(patch.error);
       throw new DeviceError('protocol', this.device, command, patch.error);
     }
     return patch.value;
@@ -201,11 +202,11 @@ export class NecDriver extends DriverEmitter implements DeviceDriver {
               this.log.debug({ command, attempt }, 'no reply, retrying');
               continue;
             }
-            this.noteFailure(`${command}: no reply within ${this.opts.timeoutMs} ms`);
+            this.reach.failure(`${command}: no reply within ${this.opts.timeoutMs} ms`);
           }
           throw e;
         }
-        this.noteSuccess();
+        this.reach.success();
         if (reply.result !== 0) {
           const why = reply.result === 1 ? ' (unsupported with this monitor or in its current condition)' : '';
           throw new DeviceNakError(this.device, command, `result code ${reply.result.toString(16).padStart(2, '0')}${why}`);
@@ -229,11 +230,11 @@ export class NecDriver extends DriverEmitter implements DeviceDriver {
 
   private readonly onData = (chunk: Buffer): void => {
     const out = this.framer.push(chunk);
-    for (const e of out.errors) this.malformed(e);
+    for (const e of out.errors) this.reach.malformed(e);
     for (const packet of out.frames) {
       const reply = decodeNecReply(packet);
       if (!reply.ok) {
-        this.malformed(reply.error);
+        this.reach.malformed(reply.error);
         continue;
       }
       if (!this.waitress.resolve(reply.value)) this.log.debug({ key: reply.value.key, monitor: reply.value.monitor }, 'reply nobody waits for');
@@ -248,32 +249,8 @@ export class NecDriver extends DriverEmitter implements DeviceDriver {
   private readonly onDown = (error: Error | undefined): void => {
     this.framer.reset();
     this.waitress.rejectAll((cmd) => new DeviceOfflineError(this.device, cmd));
-    this.failures = 0;
-    this.setOnline(false, `transport down${error ? `: ${error.message}` : ''}`);
+    this.reach.down(`transport down${error ? `: ${error.message}` : ''}`);
   };
-
-  private noteFailure(reason: string): void {
-    this.failures++;
-    if (this.failures >= this.opts.offlineAfter) this.setOnline(false, reason);
-  }
-
-  private noteSuccess(): void {
-    this.failures = 0;
-    this.setOnline(true);
-  }
-
-  private setOnline(online: boolean, reason?: string): void {
-    if (this.online === online) return;
-    this.online = online;
-    if (online) this.log.info('monitor reachable');
-    else this.log.warn({ reason }, 'monitor unreachable');
-    this.emit('online', online, reason);
-  }
-
-  private malformed(detail: string): void {
-    this.log.warn({ detail }, 'malformed data from monitor');
-    this.emit('malformed', detail);
-  }
 }
 
 export const necDriver: DriverDefinition<NecOptions> = {

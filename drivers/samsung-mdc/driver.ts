@@ -18,6 +18,7 @@ import { DriverEmitter, type DeviceDriver, type DriverContext, type DriverDefini
 import { DeviceError, DeviceNakError, DeviceOfflineError, DeviceTimeoutError } from '../errors.js';
 import type { ByteTransport } from '../transports/types.js';
 import { Mutex } from '../util/mutex.js';
+import { Reachability } from '../util/reachability.js';
 import { Waitress } from '../util/waitress.js';
 import type { Logger } from '../../edge/util/logger.js';
 import {
@@ -69,8 +70,7 @@ export class SamsungMdcDriver extends DriverEmitter implements DeviceDriver {
   private readonly waitress: Waitress<MdcReply>;
   private readonly framer: MdcFramer;
   private readonly commands = commandTable(mdcCapabilities());
-  private online: boolean | null = null;
-  private failures = 0;
+  private readonly reach: Reachability;
   private pollTimer: ReturnType<typeof setInterval> | undefined;
   private polling = false;
   private opened = false;
@@ -84,6 +84,7 @@ export class SamsungMdcDriver extends DriverEmitter implements DeviceDriver {
     this.opts = ctx.options;
     this.device = ctx.deviceId;
     this.log = ctx.logger.child({ ns: 'drv:mdc', device: ctx.deviceId });
+    this.reach = new Reachability({ what: 'display', log: this.log, emitter: this, offlineAfter: this.opts.offlineAfter });
     this.lock = extras.busLock ?? new Mutex();
     this.waitress = new Waitress<MdcReply>(ctx.deviceId);
     this.framer = new MdcFramer({ role: 'host', now: () => ctx.clock.monotonic() });
@@ -173,17 +174,17 @@ export class SamsungMdcDriver extends DriverEmitter implements DeviceDriver {
               this.log.debug({ command, attempt }, 'no reply, retrying');
               continue;
             }
-            this.noteFailure(`${command}: no reply within ${this.opts.timeoutMs} ms`);
+            this.reach.failure(`${command}: no reply within ${this.opts.timeoutMs} ms`);
           }
           throw e;
         }
-        this.noteSuccess();
+        this.reach.success();
         if (reply.kind === 'nak') {
           throw new DeviceNakError(this.device, command, `NAK error code 0x${reply.error.toString(16).padStart(2, '0')}`);
         }
         const patch = ackToPatch(reply.rcmd, reply.values);
         if (!patch.ok) {
-          this.malformed(patch.error);
+          this.reach.malformed(patch.error);
           throw new DeviceError('protocol', this.device, command, patch.error);
         }
         this.emit('state', patch.value);
@@ -214,11 +215,11 @@ export class SamsungMdcDriver extends DriverEmitter implements DeviceDriver {
 
   private readonly onData = (chunk: Buffer): void => {
     const out = this.framer.push(chunk);
-    for (const e of out.errors) this.malformed(e);
+    for (const e of out.errors) this.reach.malformed(e);
     for (const frame of out.frames) {
       const reply = decodeMdcReply(frame);
       if (!reply.ok) {
-        this.malformed(reply.error);
+        this.reach.malformed(reply.error);
         continue;
       }
       if (!this.waitress.resolve(reply.value)) {
@@ -229,39 +230,15 @@ export class SamsungMdcDriver extends DriverEmitter implements DeviceDriver {
 
   private readonly onUp = (): void => {
     this.log.debug('transport up');
-    if (this.broadcast) this.setOnline(true);
+    if (this.broadcast) this.reach.set(true);
     else void this.poll();
   };
 
   private readonly onDown = (error: Error | undefined): void => {
     this.framer.reset();
     this.waitress.rejectAll((cmd) => new DeviceOfflineError(this.device, cmd));
-    this.failures = 0;
-    this.setOnline(false, `transport down${error ? `: ${error.message}` : ''}`);
+    this.reach.down(`transport down${error ? `: ${error.message}` : ''}`);
   };
-
-  private noteFailure(reason: string): void {
-    this.failures++;
-    if (this.failures >= this.opts.offlineAfter) this.setOnline(false, reason);
-  }
-
-  private noteSuccess(): void {
-    this.failures = 0;
-    this.setOnline(true);
-  }
-
-  private setOnline(online: boolean, reason?: string): void {
-    if (this.online === online) return;
-    this.online = online;
-    if (online) this.log.info('display reachable');
-    else this.log.warn({ reason }, 'display unreachable');
-    this.emit('online', online, reason);
-  }
-
-  private malformed(detail: string): void {
-    this.log.warn({ detail }, 'malformed frame from display');
-    this.emit('malformed', detail);
-  }
 }
 
 /** What a broadcast set leaves the displays in (nobody confirms it). */

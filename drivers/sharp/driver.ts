@@ -21,6 +21,7 @@ import { DriverEmitter, type DeviceDriver, type DriverContext, type DriverDefini
 import { DeviceError, DeviceNakError, DeviceOfflineError, DeviceTimeoutError } from '../errors.js';
 import type { ByteTransport } from '../transports/types.js';
 import { Mutex } from '../util/mutex.js';
+import { Reachability } from '../util/reachability.js';
 import { Waitress } from '../util/waitress.js';
 import type { Clock } from '../../edge/util/clock.js';
 import type { Logger } from '../../edge/util/logger.js';
@@ -77,8 +78,7 @@ export class SharpDriver extends DriverEmitter implements DeviceDriver {
   private readonly commands: ReturnType<typeof commandTable>;
   /** When the last exchange ended (response or timeout): the next command waits interCommandMs after it. */
   private lastDoneAt = Number.NEGATIVE_INFINITY;
-  private online: boolean | null = null;
-  private failures = 0;
+  private readonly reach: Reachability;
   private pollTimer: ReturnType<typeof setInterval> | undefined;
   private polling = false;
   private opened = false;
@@ -93,6 +93,7 @@ export class SharpDriver extends DriverEmitter implements DeviceDriver {
     this.device = ctx.deviceId;
     this.clock = ctx.clock;
     this.log = ctx.logger.child({ ns: 'drv:sharp', device: ctx.deviceId });
+    this.reach = new Reachability({ what: 'monitor', log: this.log, emitter: this, offlineAfter: this.opts.offlineAfter });
     this.waitress = new Waitress<Final>(ctx.deviceId);
   }
 
@@ -155,7 +156,7 @@ export class SharpDriver extends DriverEmitter implements DeviceDriver {
     const r = await this.exchange(command, { kind: 'read', command: what });
     const patch = r.kind === 'value' ? readToPatch(what, r.value, this.inputs) : { ok: false as const, error: `no value in the reply to ${what}????` };
     if (!patch.ok) {
-      this.malformed(patch.error);
+      this.reach.malformed(patch.error);
       throw new DeviceError('protocol', this.device, command, patch.error);
     }
     return patch.value;
@@ -199,12 +200,12 @@ export class SharpDriver extends DriverEmitter implements DeviceDriver {
           reply = await wait.promise;
         } catch (e) {
           wait.cancel();
-          if (e instanceof DeviceTimeoutError) this.noteFailure(`${command}: no reply within ${this.opts.timeoutMs} ms`);
+          if (e instanceof DeviceTimeoutError) this.reach.failure(`${command}: no reply within ${this.opts.timeoutMs} ms`);
           throw e;
         } finally {
           this.lastDoneAt = this.clock.monotonic();
         }
-        this.noteSuccess();
+        this.reach.success();
         if (reply.kind !== 'refused') return reply;
         if (reply.reason === 'ERR' && attempt < this.opts.errRetries) {
           this.log.debug({ command, attempt }, 'ERR, resending');
@@ -229,11 +230,11 @@ export class SharpDriver extends DriverEmitter implements DeviceDriver {
 
   private readonly onData = (chunk: Buffer): void => {
     const out = this.framer.push(chunk);
-    for (const e of out.errors) this.malformed(e);
+    for (const e of out.errors) this.reach.malformed(e);
     for (const line of out.frames) {
       const r = decodeSharpLine(line);
       if (!r) {
-        this.malformed(`unknown response ${JSON.stringify(line)}`);
+        this.reach.malformed(`unknown response ${JSON.stringify(line)}`);
         continue;
       }
       if (r.kind === 'wait') {
@@ -252,32 +253,8 @@ export class SharpDriver extends DriverEmitter implements DeviceDriver {
   private readonly onDown = (error: Error | undefined): void => {
     this.framer.reset();
     this.waitress.rejectAll((cmd) => new DeviceOfflineError(this.device, cmd));
-    this.failures = 0;
-    this.setOnline(false, `transport down${error ? `: ${error.message}` : ''}`);
+    this.reach.down(`transport down${error ? `: ${error.message}` : ''}`);
   };
-
-  private noteFailure(reason: string): void {
-    this.failures++;
-    if (this.failures >= this.opts.offlineAfter) this.setOnline(false, reason);
-  }
-
-  private noteSuccess(): void {
-    this.failures = 0;
-    this.setOnline(true);
-  }
-
-  private setOnline(online: boolean, reason?: string): void {
-    if (this.online === online) return;
-    this.online = online;
-    if (online) this.log.info('monitor reachable');
-    else this.log.warn({ reason }, 'monitor unreachable');
-    this.emit('online', online, reason);
-  }
-
-  private malformed(detail: string): void {
-    this.log.warn({ detail }, 'malformed data from monitor');
-    this.emit('malformed', detail);
-  }
 }
 
 export const sharpDriver: DriverDefinition<SharpOptions> = {
