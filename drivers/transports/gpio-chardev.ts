@@ -4,9 +4,10 @@
  * gpioset(1), gpioget(1), "libgpiod v1.6.3"). The character device is the
  * kernel's current GPIO ABI; sysfs (gpio-onoff.ts) is deprecated.
  *
- * Inputs: one supervised gpiomon per line,
+ * Inputs: one supervised gpiomon per line, or per group of lines that must
+ * keep their edges in order (Wiegand D0/D1: openInputGroup),
  *   gpiomon --line-buffered --format='%o %e %s %n' [--active-low]
- *           [--rising-edge|--falling-edge] <chip> <line>
+ *           [--rising-edge|--falling-edge] <chip> <line>...
  * prints one line per edge: offset, event type (1 rising, 0 falling = the
  * logical value after the edge), and the kernel timestamp as seconds and
  * nanoseconds, both printed with "%ld" (not zero-padded: "5 120 4500" is
@@ -33,7 +34,7 @@
  * The tools are found on the PATH of `env` (tests put fakes first on it).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { Edge, GpioBackend, GpioEdgeEvent, GpioInput, GpioOutput } from './gpio.js';
+import type { Edge, GpioBackend, GpioInput, GpioInputGroup, GpioLineEvent, GpioOutput } from './gpio.js';
 import { GpioUnavailableError } from './gpio-onoff.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
 import { Mutex } from '../util/mutex.js';
@@ -227,12 +228,17 @@ class Supervised {
   }
 }
 
-export class ChardevInput implements GpioInput {
-  private level: 0 | 1;
-  private readonly listeners: ((e: GpioEdgeEvent) => void)[] = [];
+/**
+ * One gpiomon watching one line, or several lines of a chip at once (one
+ * process, one event queue: gpiomon(1) takes several offsets and prints
+ * their events in the kernel's order). As a GpioInput it is the first line.
+ */
+export class ChardevInput implements GpioInput, GpioInputGroup {
+  private readonly levels = new Map<number, 0 | 1>();
+  private readonly listeners: ((e: GpioLineEvent) => void)[] = [];
   private readonly proc: Supervised | undefined;
   private partial = '';
-  private lastDeliveredNs: bigint | undefined;
+  private readonly lastDeliveredNs = new Map<number, bigint>();
   private closed = false;
   /** Lines of gpiomon output that could not be parsed. */
   unparsed = 0;
@@ -240,20 +246,24 @@ export class ChardevInput implements GpioInput {
   constructor(
     private readonly ctx: Ctx,
     private readonly chip: string,
-    private readonly line: number,
+    readonly lines: readonly number[],
     edge: Edge,
     private readonly opts: { activeLow: boolean; debounceNs: bigint },
-    initial: 0 | 1,
+    initial: readonly (0 | 1)[],
   ) {
-    this.level = initial;
+    lines.forEach((l, i) => this.levels.set(l, initial[i] ?? 1));
     if (edge === 'none') return;
     const args = ['--line-buffered', `--format=${GPIOMON_FORMAT}`];
     if (opts.activeLow) args.push('--active-low');
     if (edge === 'rising') args.push('--rising-edge');
     if (edge === 'falling') args.push('--falling-edge');
-    args.push(chip, String(line));
-    this.proc = new Supervised(ctx, `gpiomon ${chip} ${line}`, () => ({ cmd: 'gpiomon', args }), (s) => this.onOutput(s));
+    args.push(chip, ...lines.map(String));
+    this.proc = new Supervised(ctx, `gpiomon ${chip} ${lines.join(',')}`, () => ({ cmd: 'gpiomon', args }), (s) => this.onOutput(s));
     this.proc.start();
+  }
+
+  private get line(): number {
+    return this.lines[0]!;
   }
 
   /** How many times gpiomon was started (1 + restarts). */
@@ -266,13 +276,15 @@ export class ChardevInput implements GpioInput {
     return this.proc?.alive ? this.proc.child?.pid : undefined;
   }
 
-  async read(): Promise<0 | 1> {
-    if (this.closed) throw new GpioUnavailableError(this.chip, this.line, 'input closed');
-    if (this.proc) return this.level;
-    return readLine(this.ctx, this.chip, this.line, this.opts.activeLow);
+  async read(line: number = this.line): Promise<0 | 1> {
+    const level = this.levels.get(line);
+    if (level === undefined) throw new GpioUnavailableError(this.chip, line, 'not a line of this input');
+    if (this.closed) throw new GpioUnavailableError(this.chip, line, 'input closed');
+    if (this.proc) return level;
+    return readLine(this.ctx, this.chip, line, this.opts.activeLow);
   }
 
-  onEdge(listener: (e: GpioEdgeEvent) => void): void {
+  onEdge(listener: (e: GpioLineEvent) => void): void {
     this.listeners.push(listener);
   }
 
@@ -289,9 +301,9 @@ export class ChardevInput implements GpioInput {
     for (const l of lines) {
       if (l.trim() === '') continue;
       const parsed = parseGpiomonLine(l);
-      if (!parsed.ok || parsed.event.offset !== this.line) {
+      if (!parsed.ok || !this.levels.has(parsed.event.offset)) {
         if (this.unparsed++ === 0) {
-          this.ctx.log.warn({ chip: this.chip, line: this.line, output: l.slice(0, 80) }, 'unexpected gpiomon output (logged once)');
+          this.ctx.log.warn({ chip: this.chip, lines: this.lines, output: l.slice(0, 80) }, 'unexpected gpiomon output (logged once)');
         }
         continue;
       }
@@ -300,15 +312,16 @@ export class ChardevInput implements GpioInput {
   }
 
   private deliver(ev: GpiomonEvent): void {
-    this.level = ev.value;
-    if (this.lastDeliveredNs !== undefined && ev.tsNs - this.lastDeliveredNs < this.opts.debounceNs) return;
-    this.lastDeliveredNs = ev.tsNs;
-    const event: GpioEdgeEvent = { value: ev.value, tsNs: ev.tsNs };
+    this.levels.set(ev.offset, ev.value);
+    const last = this.lastDeliveredNs.get(ev.offset);
+    if (last !== undefined && ev.tsNs - last < this.opts.debounceNs) return;
+    this.lastDeliveredNs.set(ev.offset, ev.tsNs);
+    const event: GpioLineEvent = { line: ev.offset, value: ev.value, tsNs: ev.tsNs };
     for (const l of [...this.listeners]) {
       try {
         l(event);
       } catch (e) {
-        this.ctx.log.error({ chip: this.chip, line: this.line, err: errText(e) }, 'gpio edge listener failed');
+        this.ctx.log.error({ chip: this.chip, line: ev.offset, err: errText(e) }, 'gpio edge listener failed');
       }
     }
   }
@@ -402,7 +415,18 @@ export class ChardevGpioBackend implements GpioBackend {
     const activeLow = opts.activeLow ?? false;
     const initial = await readLine(this.ctx, chip, line, activeLow);
     const debounceNs = BigInt(Math.round((opts.debounceMs ?? 0) * 1e6));
-    return new ChardevInput(this.ctx, chip, line, edge, { activeLow, debounceNs }, initial);
+    return new ChardevInput(this.ctx, chip, [line], edge, { activeLow, debounceNs }, [initial]);
+  }
+
+  /** Several lines of one chip watched by a single gpiomon: their edges arrive in kernel order. */
+  async openInputGroup(chip: string, lines: readonly number[], edge: Edge, opts: { activeLow?: boolean } = {}): Promise<ChardevInput> {
+    if (lines.length === 0) throw new GpioUnavailableError(chip, -1, 'no lines given');
+    for (const line of lines) checkLine(chip, line);
+    if (new Set(lines).size !== lines.length) throw new GpioUnavailableError(chip, lines[0]!, `lines repeat: ${lines.join(', ')}`);
+    const activeLow = opts.activeLow ?? false;
+    const initial: (0 | 1)[] = [];
+    for (const line of lines) initial.push(await readLine(this.ctx, chip, line, activeLow));
+    return new ChardevInput(this.ctx, chip, lines, edge, { activeLow, debounceNs: 0n }, initial);
   }
 
   async openOutput(chip: string, line: number, opts: { activeLow?: boolean; initial?: 0 | 1 } = {}): Promise<ChardevOutput> {

@@ -37,9 +37,11 @@ const line = z.number().int().min(0).max(1023);
 /**
  * Wall time to wait after the last edge before ending the last frame. Frames
  * are cut on the edges' kernel timestamps (25 ms of silence); this only has
- * to outlast the skew between the two lines' event streams (two gpiomon
- * processes, scheduled independently under load), so it is generous: a
- * card's tap reaches attendance ~150 ms later, which nobody notices.
+ * to outlast the delivery delay of the edges. Backends with an input group
+ * (chardev: one gpiomon for D0 and D1) deliver them in order; with two
+ * separate watchers (onoff) the lines' streams can be skewed under load, so
+ * it is generous: a card's tap reaches attendance ~150 ms later, which nobody
+ * notices.
  */
 const FLUSH_AFTER_MS = Math.max(DEFAULT_TIMING.gapMs + 5, 150);
 
@@ -78,7 +80,7 @@ export class WiegandDriver extends DriverEmitter implements DeviceDriver {
   private readonly decoder: WiegandDecoder;
   private readonly debouncer: CardDebouncer;
   private readonly backoff = new Backoff({ initialMs: 1000, maxMs: 30_000 });
-  private inputs: GpioInput[] = [];
+  private inputs: Pick<GpioInput, 'read' | 'close'>[] = [];
   private opened = false;
   private online: boolean | null = null;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -134,15 +136,22 @@ export class WiegandDriver extends DriverEmitter implements DeviceDriver {
   private async tryOpen(): Promise<void> {
     try {
       const activeLow = this.opts.invert;
-      for (const [i, offset] of this.lines.entries()) {
-        const input = await this.backend.openInput(this.chip, offset, 'both', { activeLow });
-        if (!this.opened) {
-          await input.close();
-          break;
+      if (this.backend.openInputGroup) {
+        // One watcher for both lines: edges come in the kernel's order.
+        const group = await this.backend.openInputGroup(this.chip, this.lines, 'both', { activeLow });
+        this.inputs.push({ read: () => group.read(this.lines[0]), close: () => group.close() }, { read: () => group.read(this.lines[1]), close: async () => {} });
+        group.onEdge((e) => this.onEdge(e.line === this.lines[0] ? 0 : 1, e.value, e.tsNs));
+      } else {
+        for (const [i, offset] of this.lines.entries()) {
+          const input = await this.backend.openInput(this.chip, offset, 'both', { activeLow });
+          if (!this.opened) {
+            await input.close();
+            break;
+          }
+          this.inputs.push(input);
+          const which = i as WiegandLine;
+          input.onEdge((e) => this.onEdge(which, e.value, e.tsNs));
         }
-        this.inputs.push(input);
-        const which = i as WiegandLine;
-        input.onEdge((e) => this.onEdge(which, e.value, e.tsNs));
       }
       if (!this.opened) return this.closeInputs();
       const levels = await Promise.all(this.inputs.map((input) => input.read()));

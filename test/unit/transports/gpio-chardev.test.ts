@@ -152,8 +152,8 @@ describe('ChardevGpioBackend inputs (fake gpiod tools on PATH)', () => {
     expect(await input.read()).toBe(1); // gpioget's answer
     await until('2 events', () => got.length === 2);
     expect(got).toEqual([
-      { value: 0, tsNs: 100_000_005_000n },
-      { value: 1, tsNs: 100_000_055_000n },
+      { line: 17, value: 0, tsNs: 100_000_005_000n },
+      { line: 17, value: 1, tsNs: 100_000_055_000n },
     ]);
     expect(await input.read()).toBe(1);
     expect(await lines('gpioget.args')).toEqual(['gpiochip0 17']);
@@ -261,16 +261,16 @@ describe('ChardevGpioBackend inputs (fake gpiod tools on PATH)', () => {
     );
   });
 
-  it('feeds the Wiegand driver: a W26 frame printed by two gpiomon processes becomes a card', async () => {
-    // One gpiomon per line: D0 (line 17) starts first, D1 (line 27) second.
+  it('feeds the Wiegand driver: one gpiomon watches D0 and D1, its W26 frame becomes a card', async () => {
+    // gpiomon(1) takes several offsets and prints their events in kernel order.
     const bits = encodeWiegand('w26', 123, 4567);
-    const out: [string, string] = ['', ''];
+    let out = '';
     bits.forEach((bit, i) => {
       const ns = 200_000_000 + i * 2_000_000; // a bit every 2 ms, 50 us pulses
-      out[bit] += `${bit === 1 ? 27 : 17} 0 4242 ${ns}\n${bit === 1 ? 27 : 17} 1 4242 ${ns + 50_000}\n`;
+      const offset = bit === 1 ? 27 : 17;
+      out += `${offset} 0 4242 ${ns}\n${offset} 1 4242 ${ns + 50_000}\n`;
     });
-    await writeFile(join(dir, 'gpiomon-1.out'), out[0]);
-    await writeFile(join(dir, 'gpiomon-2.out'), out[1]);
+    await writeFile(join(dir, 'gpiomon-1.out'), out);
     const driver = wiegandDriver.create({
       deviceId: 'door-reader',
       options: wiegandOptionsSchema.parse({ d1Line: 27 }),
@@ -287,10 +287,22 @@ describe('ChardevGpioBackend inputs (fake gpiod tools on PATH)', () => {
     await until('a card', () => cards.length === 1);
     expect(cards[0]).toMatchObject({ uid: '7B11D7', number: '123,04567', format: 'w26' });
     expect(malformed).toEqual([]);
-    expect(await lines('gpiomon.args')).toEqual([
-      '--line-buffered --format=%o %e %s %n gpiochip0 17',
-      '--line-buffered --format=%o %e %s %n gpiochip0 27',
-    ]);
+    expect(await lines('gpiomon.args')).toEqual(['--line-buffered --format=%o %e %s %n gpiochip0 17 27']);
+    expect(await lines('gpioget.args')).toEqual(['gpiochip0 17', 'gpiochip0 27']);
+  });
+
+  it('an input group tracks each line\'s level, rejects lines not in it and repeated lines', async () => {
+    await writeFile(join(dir, 'gpiomon-1.out'), '5 0 1 100\n6 0 1 200\n6 1 1 300\n');
+    const group = await backend().openInputGroup('gpiochip2', [5, 6], 'both');
+    closers.push(() => group.close());
+    const seen: string[] = [];
+    group.onEdge((e) => seen.push(`${e.line}:${e.value}@${e.tsNs}`));
+    await until('three edges', () => seen.length === 3);
+    expect(seen).toEqual(['5:0@1000000100', '6:0@1000000200', '6:1@1000000300']);
+    expect(await group.read(5)).toBe(0);
+    expect(await group.read(6)).toBe(1);
+    await expect(group.read(7)).rejects.toThrow(/not a line of this input/);
+    await expect(backend().openInputGroup('gpiochip2', [5, 5], 'both')).rejects.toThrow(/lines repeat/);
   });
 
   it('rejects bad chip names and lines before running anything', async () => {
