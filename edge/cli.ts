@@ -7,6 +7,7 @@ import { ConfigError, loadConfigFile, loadConfigText } from './config/load.js';
 import { defaultDemoDataDir, demoConfigYaml } from './config/demo.js';
 import { builtinDrivers } from './devices/registry.js';
 import { startService } from './service.js';
+import { collectAfterStartup } from './util/startup-gc.js';
 import { createLogger } from './util/logger.js';
 import { systemClock } from './util/clock.js';
 import { packageInfo } from './util/package-info.js';
@@ -83,6 +84,7 @@ async function cmdStart(opts: { config?: string; 'data-dir'?: string }): Promise
   const logger = createLogger({ level: config.log.level });
   if (!configFile) logger.info({ dataDir: config.dataDir }, 'no config given: running the simulated demo room');
   const service = await startService({ config, registry, logger, clock: systemClock, demo: !configFile });
+  const startupGc = collectAfterStartup(logger);
 
   await new Promise<void>((resolve) => {
     const onSignal = (sig: string) => {
@@ -94,6 +96,7 @@ async function cmdStart(opts: { config?: string; 'data-dir'?: string }): Promise
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
+  clearTimeout(startupGc);
   await service.stop();
   return 0;
 }

@@ -23,6 +23,8 @@ export interface SystemResult {
   idleRssBytes: number;
   /** Service only: RSS right after the load. */
   afterLoadRssBytes: number | null;
+  /** RSS 5 s after start-up (the start-up transient, before V8 shrinks the heap). */
+  startupRssBytes: number | null;
 }
 
 export interface TargetCheck {
@@ -108,6 +110,7 @@ export function formatReport(r: IngestReport): string {
   }
   const rss = (x: SystemResult) => x.idleRssBytes / MB;
   lines.push(row(['idle RSS (MB)', f(rss(r.service)), f(rss(r.baseline)), f(rss(r.service) / rss(r.baseline), 2)], widths));
+  if (r.service.startupRssBytes !== null) lines.push(row(['service RSS 5 s after start (MB)', f(r.service.startupRssBytes / MB), '', ''], widths));
   if (r.service.afterLoadRssBytes !== null) lines.push(row(['service RSS after the load (MB)', f(r.service.afterLoadRssBytes / MB), '', ''], widths));
   lines.push(row(['PUBACKs / rows in the store', `${r.service.ackedTotal}/${r.service.rowsCommitted}`, `${r.baseline.ackedTotal}/${r.baseline.rowsCommitted}`, ''], widths));
   const errs = (x: SystemResult) => x.phases.reduce((n, p) => n + p.errors + p.unacked + p.skipped, 0);
