@@ -25,6 +25,7 @@ import type { Logger } from './util/logger.js';
 import { packageInfo } from './util/package-info.js';
 import { DatasetDownlink } from '../sync/datasets-downlink.js';
 import { Uplink } from '../sync/uplink.js';
+import { districtTopics } from '../sync/protocol.js';
 
 export interface ServiceContext {
   config: EdgeConfig;
@@ -171,6 +172,7 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
           onRejected: () => metrics.syncErrors.inc({ reason: 'malformed-dataset' }),
         });
         uplink.subscribe(downlink.subscription, (topic, payload) => void downlink.handle(topic, payload));
+        uplink.subscribe(districtTopics(config.room.id).receipts, (_topic, payload) => void classroom!.receipts.handleOutcome(payload));
         for (const d of devices.list()) uplink.telemetry(d.deviceId, { deviceId: d.deviceId, kind: d.kind, driver: d.driver, online: d.online, state: d.state, lastError: d.lastError, ts: d.ts });
       } catch (e) {
         await uplink.stop();

@@ -56,6 +56,8 @@ export const auditInput = z.object({
   result: z.enum(['ok', 'error', 'refused']),
   error: z.string().max(2000).optional(),
   ts: tsMs,
+  /** The lesson the command concerns, if any: ties the entry to the lesson's completeness receipt. */
+  lessonId: optionalId,
 });
 export type AuditInput = z.infer<typeof auditInput>;
 
@@ -150,6 +152,8 @@ export class DomainRepos {
       args: a.args ?? null,
       result: a.result,
       error: a.error ?? null,
+      // Only when given: entries written before it existed keep their shape.
+      ...(a.lessonId !== undefined ? { lessonId: a.lessonId } : {}),
     };
     return { id, seq: append({ stream: 'audit', type: 'entry', entityId: id, payload, ts: a.ts }) };
   }

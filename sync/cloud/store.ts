@@ -6,6 +6,8 @@
  */
 import Database from 'better-sqlite3';
 import type { Batch, Status, Telemetry } from '../protocol.js';
+import type { ReceiptOutcome } from '../receipt-protocol.js';
+import { CloudReceipts } from './receipts.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (
@@ -47,6 +49,8 @@ export interface CommitResult {
   duplicates: number;
   /** Highest contiguous seq held for (roomId, storeId) after this commit. */
   ackedSeq: number;
+  /** Lesson receipt verdicts to publish on `down/receipts` (sync/cloud/receipts.ts). */
+  receipts: ReceiptOutcome[];
 }
 
 export interface CloudEventRow {
@@ -71,6 +75,7 @@ export class CloudStore {
   private readonly selectAfter: Database.Statement<[string, string, number], { seq: number }>;
   private readonly updateAcked: Database.Statement;
   private readonly upsertStatus: Database.Statement;
+  readonly receipts: CloudReceipts;
 
   constructor(file: string) {
     this.db = new Database(file);
@@ -78,6 +83,7 @@ export class CloudStore {
     this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
+    this.receipts = new CloudReceipts(this.db);
     this.insertEvent = this.db.prepare(
       `INSERT OR IGNORE INTO events (room_id, store_id, seq, stream, type, entity_id, payload, ts, clock_synced, boot_id, received_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -117,7 +123,9 @@ export class CloudStore {
         }
         this.upsertRoom.run(b.roomId, b.storeId, receivedAt, receivedAt);
         const ackedSeq = this.advance(b.roomId, b.storeId);
-        return { inserted, duplicates: b.events.length - inserted, ackedSeq };
+        this.receipts.collect(b, receivedAt);
+        const receipts = this.receipts.verify(b.roomId, b.storeId, ackedSeq, receivedAt);
+        return { inserted, duplicates: b.events.length - inserted, ackedSeq, receipts };
       })
       .immediate();
   }

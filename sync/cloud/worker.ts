@@ -152,6 +152,14 @@ export class IngestWorker {
       if (err) this.log.warn({ err: err.message, roomId }, 'ack not sent; the edge will resend and be acknowledged then');
       else this.counts.acks++;
     });
+    for (const verdict of result.receipts) {
+      const log = verdict.outcome === 'complete' ? this.log.info.bind(this.log) : this.log.warn.bind(this.log);
+      log({ roomId, lessonId: verdict.lessonId, revision: verdict.revision, outcome: verdict.outcome, differences: verdict.differences }, 'lesson receipt checked');
+      this.client?.publish(districtTopics(roomId).receipts, JSON.stringify(verdict), { qos: 1 }, (err) => {
+        if (err) this.log.warn({ err: err.message, roomId, lessonId: verdict.lessonId }, 'receipt verdict not sent; offered again at the next batch');
+        else this.deps.store.receipts.markPublished(verdict, this.now());
+      });
+    }
   }
 
   private onStatus(roomId: string, topic: string, payload: Buffer): void {
