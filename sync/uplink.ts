@@ -36,6 +36,8 @@ export interface UplinkDeps {
 
 export interface UplinkStats {
   connected: boolean;
+  /** The bounded outbox (edge/store/outbox.ts): size, fill, drop counters; null without a policy. */
+  outbox: ReturnType<Store['outbox']>;
   storeId: string;
   ackedSeq: number;
   lastSeq: number;
@@ -187,6 +189,7 @@ export class Uplink {
     this.deps.metrics?.syncBacklog.set(backlog);
     return {
       connected: this.connected,
+      outbox: this.deps.store.outbox(),
       storeId: this.deps.store.storeId,
       ackedSeq: this.ackedSeq,
       lastSeq,
@@ -271,6 +274,8 @@ export class Uplink {
             )
             .run(ACKED_SEQ_KEY, String(acked));
         })
+        // The link is back and draining: once the outbox is below half its cap, the drop counters go up as an event.
+        .then(() => this.deps.store.reportDropped())
         .catch((err: unknown) => this.fail('meta-write', err));
     }
     this.pump();

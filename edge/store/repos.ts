@@ -98,7 +98,8 @@ export class DomainRepos {
     );
     const find = (table: string, stream: string) =>
       db.prepare<[string], { id: number; seq: number }>(
-        `SELECT t.id AS id, e.seq AS seq FROM ${table} t JOIN event_log e ON e.stream = '${stream}' AND e.entity_id = CAST(t.id AS TEXT) WHERE t.dedup_key = ?`,
+        // LEFT JOIN: a sensor reading the outbox policy kept out of the log has no event (seq 0).
+        `SELECT t.id AS id, COALESCE(e.seq, 0) AS seq FROM ${table} t LEFT JOIN event_log e ON e.stream = '${stream}' AND e.entity_id = CAST(t.id AS TEXT) WHERE t.dedup_key = ?`,
       );
     this.findDup = { card_taps: find('card_taps', 'card'), sensor_readings: find('sensor_readings', 'sensor'), behaviour_events: find('behaviour_events', 'behaviour') };
     this.insertAudit = db.prepare(
