@@ -62,7 +62,11 @@ export const batchSchema = z
     firstSeq: seqSchema,
     lastSeq: seqSchema,
     events: z.array(linkEventSchema).min(1).max(MAX_BATCH_EVENTS),
+    /** The edge's wall clock when this copy was (re)sent: a resend is stamped again (clock-skew estimate, sync/cloud/clock.ts). */
     sentAt: msSchema,
+    /** Whether the edge's clock was synchronised at sentAt, and its boot id (optional: older edges send neither). */
+    clockSynced: z.boolean().optional(),
+    bootId: z.string().min(1).max(64).optional(),
   })
   .strict()
   .superRefine((b, ctx) => {

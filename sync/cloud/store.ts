@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import type { Batch, Status, Telemetry } from '../protocol.js';
 import type { ReceiptOutcome } from '../receipt-protocol.js';
 import { CloudReceipts } from './receipts.js';
+import { CloudClock, type SkewChange } from './clock.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (
@@ -51,6 +52,8 @@ export interface CommitResult {
   ackedSeq: number;
   /** Lesson receipt verdicts to publish on `down/receipts` (sync/cloud/receipts.ts). */
   receipts: ReceiptOutcome[];
+  /** The room's clock-skew flag changed with this batch (sync/cloud/clock.ts). */
+  skew: SkewChange | null;
 }
 
 export interface CloudEventRow {
@@ -76,14 +79,16 @@ export class CloudStore {
   private readonly updateAcked: Database.Statement;
   private readonly upsertStatus: Database.Statement;
   readonly receipts: CloudReceipts;
+  readonly clock: CloudClock;
 
-  constructor(file: string) {
+  constructor(file: string, opts: { skewThresholdMs?: number } = {}) {
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
     this.receipts = new CloudReceipts(this.db);
+    this.clock = new CloudClock(this.db, opts.skewThresholdMs);
     this.insertEvent = this.db.prepare(
       `INSERT OR IGNORE INTO events (room_id, store_id, seq, stream, type, entity_id, payload, ts, clock_synced, boot_id, received_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -125,7 +130,8 @@ export class CloudStore {
         const ackedSeq = this.advance(b.roomId, b.storeId);
         this.receipts.collect(b, receivedAt);
         const receipts = this.receipts.verify(b.roomId, b.storeId, ackedSeq, receivedAt);
-        return { inserted, duplicates: b.events.length - inserted, ackedSeq, receipts };
+        const skew = this.clock.observe(b, receivedAt);
+        return { inserted, duplicates: b.events.length - inserted, ackedSeq, receipts, skew };
       })
       .immediate();
   }

@@ -147,6 +147,11 @@ export class IngestWorker {
     this.counts.batches++;
     this.counts.inserted += result.inserted;
     this.counts.duplicates += result.duplicates;
+    if (result.skew) {
+      const s = result.skew;
+      if (s.skewed) this.log.warn({ ...s, offsetMinutes: Math.round(s.offsetMs / 60_000) }, 'room clock is off: its events are flagged and corrected by the offset');
+      else this.log.info({ ...s }, 'room clock back within the skew threshold');
+    }
     const ack: Ack = { v: PROTOCOL_VERSION, roomId, storeId: batch.storeId, ackedSeq: result.ackedSeq, ts: this.now() };
     this.client?.publish(districtTopics(roomId).ack, JSON.stringify(ack), { qos: 1 }, (err) => {
       if (err) this.log.warn({ err: err.message, roomId }, 'ack not sent; the edge will resend and be acknowledged then');

@@ -7,7 +7,9 @@
  * cap, nothing of the never-drop streams is lost, sensor readings are
  * downsampled with a counter; after the broker returns everything in the log
  * arrives exactly once in seq order, the drop counter arrives as an event,
- * and every lesson's receipt is confirmed complete.
+ * and every lesson's receipt is confirmed complete. Also: an edge whose
+ * injected clock is days off is flagged by the cloud, which corrects its
+ * unsynchronised events by the estimated offset.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -183,4 +185,48 @@ describe('a week offline with the outbox cap', () => {
     expect(cloud.receipts.list(ROOM).map((r) => r.state)).toEqual(Array(40).fill('complete'));
     for (const id of lessonIds) expect(receipts.state(id)).toBe('complete');
   }, 120_000);
+
+  it('an edge whose clock is four days behind: the cloud flags the room and corrects its unsynchronised events', async () => {
+    const skew = 4 * DAY;
+    const clock = { now: () => Date.now() - skew, monotonic: () => performance.now() };
+    const store = openStore({ path: join(dir, 'skewed.db'), roomId: ROOM, logger, clock, flushIntervalMs: 0 });
+    stops.push(() => store.close());
+    const cw = broker.workers['cloud-worker-1']!;
+    const worker = new IngestWorker({
+      broker: { url: broker.url, certFile: cw.certFile, keyFile: cw.keyFile, caFile: broker.caFile },
+      clientId: 'cloud-worker-1',
+      store: cloud,
+      logger,
+    });
+    await worker.start();
+    stops.push(() => worker.stop({ force: true }));
+    const cert = broker.rooms[ROOM]!;
+    const uplink = new Uplink({
+      roomId: ROOM,
+      store,
+      config: { url: broker.url, certFile: cert.certFile, keyFile: cert.keyFile, caFile: broker.caFile, batch: { maxEvents: 20, lingerMs: 20 }, ackTimeoutMs: 3000, maxInFlight: 4 },
+      logger,
+      clock,
+    });
+    uplink.start();
+    stops.push(() => uplink.stop());
+    for (let i = 0; i < 5; i++) {
+      await Promise.all(Array.from({ length: 20 }, (_, k) => store.recordCardTap({ reader: 'door', uid: `U${i}-${k}`, ts: clock.now() })));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await waitFor(() => cloud.ackedSeq(ROOM, store.storeId) === 100, 20_000, 'the events to arrive');
+    const [est] = cloud.clock.room(ROOM);
+    expect(est).toMatchObject({ bootId: store.bootId, synced: false, skewed: true });
+    // Skew plus the fastest transit over loopback (well under 5 s even on a loaded machine).
+    expect(est!.offsetMs).toBeGreaterThanOrEqual(skew);
+    expect(est!.offsetMs).toBeLessThan(skew + 5000);
+    const rows = cloud.db.prepare<[], { ts: number; corrected_ts: number; received_at: number }>('SELECT ts, corrected_ts, received_at FROM events_corrected').all();
+    expect(rows).toHaveLength(100);
+    for (const r of rows) {
+      expect(r.corrected_ts - r.ts).toBe(est!.offsetMs);
+      // Corrected into the cloud's time: never after it was received, and within the test's duration of it.
+      expect(r.corrected_ts).toBeLessThanOrEqual(r.received_at);
+      expect(r.received_at - r.corrected_ts).toBeLessThan(30_000);
+    }
+  }, 60_000);
 });
