@@ -23,6 +23,7 @@ import { AttendanceService } from './attendance/service.js';
 import type { TapResult } from './attendance/types.js';
 import { BehaviourService } from './behaviour/service.js';
 import { RetentionService } from './privacy/retention.js';
+import { LessonReceipts } from '../sync/receipts.js';
 
 export interface ClassroomDeps {
   config: EdgeConfig;
@@ -95,6 +96,7 @@ export async function startClassroom(deps: ClassroomDeps) {
   });
   lessons.on('update', () => void publishLesson());
 
+  const receipts = new LessonReceipts({ roomId: config.room.id, store, clock, logger: deps.logger, raiseAlert: deps.raiseAlert });
   const attendance = new AttendanceService({
     roomId: config.room.id,
     store,
@@ -108,6 +110,7 @@ export async function startClassroom(deps: ClassroomDeps) {
     logger: deps.logger,
     timeZone: zone,
     tickMs: deps.timing?.attendanceTickMs,
+    onClosed: (lessonId) => receipts.lessonClosed(lessonId),
   });
   const behaviour = new BehaviourService({
     roomId: config.room.id,
@@ -141,6 +144,7 @@ export async function startClassroom(deps: ClassroomDeps) {
   await attendance.start();
   lessons.start();
   retention.start();
+  receipts.start();
   await publishLesson();
 
   /**
@@ -162,6 +166,7 @@ export async function startClassroom(deps: ClassroomDeps) {
     attendance,
     behaviour,
     retention,
+    receipts,
     roster: () => roster,
     onCardTap,
     /** The lesson a record at `ts` belongs to (attached by the edge, never trusted from publishers). */
@@ -171,6 +176,7 @@ export async function startClassroom(deps: ClassroomDeps) {
     async stop(): Promise<void> {
       clearInterval(refresher);
       retention.stop();
+      receipts.stop();
       attendance.stop();
       await lessons.stop();
     },

@@ -95,6 +95,17 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    outboxDropped: new Counter({
+      name: 'classroom_edge_outbox_dropped_total',
+      help: 'Events of droppable streams (sensor) not logged for the district because the outbox was filling (edge/store/outbox.ts)',
+      labelNames: ['stream'] as const,
+      registers: [registry],
+    }),
+    outboxFill: new Gauge({
+      name: 'classroom_edge_outbox_fill_ratio',
+      help: 'Unacknowledged outbox size relative to its cap (max of events and payload bytes ratios)',
+      registers: [registry],
+    }),
   };
   return m;
 }

@@ -17,6 +17,7 @@ import { parseTopic, topics as topicsFor, type Topics } from './schemas/topics.j
 import type { AlertMessage } from './schemas/bus.js';
 import { loadCredentials, type CredentialStore } from './security/credentials.js';
 import { openStore, type Store } from './store/index.js';
+import { DEFAULT_OUTBOX_LIMITS, OutboxPolicy } from './store/outbox.js';
 import { createApi } from './api/server.js';
 import { startClassroom, type Classroom, type ClassroomTiming } from './classroom.js';
 import type { TapSink } from './devices/supervisor.js';
@@ -25,6 +26,7 @@ import type { Logger } from './util/logger.js';
 import { packageInfo } from './util/package-info.js';
 import { DatasetDownlink } from '../sync/datasets-downlink.js';
 import { Uplink } from '../sync/uplink.js';
+import { districtTopics } from '../sync/protocol.js';
 
 export interface ServiceContext {
   config: EdgeConfig;
@@ -64,6 +66,11 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
   const metrics = createMetrics({ defaultMetrics: true });
   const topics: Topics = topicsFor(config.room.id);
 
+  // The bounded outbox (edge/store/outbox.ts) only matters with a district link; its alerts are late-bound.
+  let outboxAlert: (level: number, fill: number, events: number) => void = () => undefined;
+  const outbox = config.cloud
+    ? new OutboxPolicy({ limits: config.cloud.outbox ?? DEFAULT_OUTBOX_LIMITS, onLevel: (level, s) => outboxAlert(level, s.fill, s.events) })
+    : undefined;
   const store = openStore({
     path: join(config.dataDir, 'store.db'),
     roomId: config.room.id,
@@ -72,6 +79,7 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
     flushIntervalMs: config.store.flushIntervalMs,
     maxBatch: config.store.maxBatch,
     metrics,
+    outbox,
   });
 
   const cleanup: Array<() => Promise<void>> = [() => store.close()];
@@ -141,6 +149,20 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
       log.warn({ alert }, 'alert');
       await bus.publish(topics.alert, alert, { qos: 1 });
     };
+    outboxAlert = (level, fill, events) => {
+      if (level === 0) {
+        log.info({ fill, events }, 'outbox back below 50 % of its cap');
+        return;
+      }
+      void raiseAlert({
+        severity: level >= 0.8 ? 'critical' : 'warning',
+        code: level >= 1 ? 'outbox-full' : 'outbox-filling',
+        message:
+          `the district outbox holds ${events} unacknowledged events (${Math.round(fill * 100)} % of its cap); ` +
+          (level >= 0.5 ? 'sensor readings are being downsampled; attendance, audit and lesson records are never dropped' : ''),
+        data: { level, fill, events },
+      }).catch((e: unknown) => log.error({ err: e }, 'could not raise the outbox alert'));
+    };
     if (store.recovered) {
       await raiseAlert({
         severity: 'critical',
@@ -171,6 +193,7 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
           onRejected: () => metrics.syncErrors.inc({ reason: 'malformed-dataset' }),
         });
         uplink.subscribe(downlink.subscription, (topic, payload) => void downlink.handle(topic, payload));
+        uplink.subscribe(districtTopics(config.room.id).receipts, (_topic, payload) => void classroom!.receipts.handleOutcome(payload));
         for (const d of devices.list()) uplink.telemetry(d.deviceId, { deviceId: d.deviceId, kind: d.kind, driver: d.driver, online: d.online, state: d.state, lastError: d.lastError, ts: d.ts });
       } catch (e) {
         await uplink.stop();

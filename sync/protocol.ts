@@ -9,6 +9,7 @@
  * - `down/ack`               cloud -> edge, QoS 1: the highest contiguous seq the cloud holds
  * - `up/status`              edge, retained: online/offline (the MQTT last will says offline)
  * - `up/telemetry/{deviceId}` edge, retained: the device's latest state (latest wins)
+ * - `down/receipts`          cloud -> edge, QoS 1: verdicts on lesson receipts (sync/receipt-protocol.ts)
  *
  * Encoding: JSON text, gzipped when that pays. Decoding tells gzip by its
  * magic bytes 1F 8B and JSON by '{', bounds both sizes (gzip bombs) and never
@@ -61,7 +62,11 @@ export const batchSchema = z
     firstSeq: seqSchema,
     lastSeq: seqSchema,
     events: z.array(linkEventSchema).min(1).max(MAX_BATCH_EVENTS),
+    /** The edge's wall clock when this copy was (re)sent: a resend is stamped again (clock-skew estimate, sync/cloud/clock.ts). */
     sentAt: msSchema,
+    /** Whether the edge's clock was synchronised at sentAt, and its boot id (optional: older edges send neither). */
+    clockSynced: z.boolean().optional(),
+    bootId: z.string().min(1).max(64).optional(),
   })
   .strict()
   .superRefine((b, ctx) => {
@@ -117,6 +122,7 @@ export const districtTopics = (roomId: string) => {
   return {
     events: `${r}up/events`,
     ack: `${r}down/ack`,
+    receipts: `${r}down/receipts`,
     status: `${r}up/status`,
     telemetry: (deviceId: string) => `${r}up/telemetry/${deviceId}`,
   };
@@ -130,7 +136,7 @@ export const CLOUD_SUBSCRIPTIONS = {
 };
 
 export type DistrictTopic =
-  | { kind: 'events' | 'ack' | 'status'; roomId: string }
+  | { kind: 'events' | 'ack' | 'status' | 'receipts'; roomId: string }
   | { kind: 'telemetry'; roomId: string; deviceId: string };
 
 /** Parses a district topic; null for anything else (or an id that is not a valid link id). */
@@ -142,6 +148,7 @@ export function parseDistrictTopic(topic: string): DistrictTopic | null {
   if (dir === 'up' && what === 'events' && deviceId === undefined) return { kind: 'events', roomId };
   if (dir === 'up' && what === 'status' && deviceId === undefined) return { kind: 'status', roomId };
   if (dir === 'down' && what === 'ack' && deviceId === undefined) return { kind: 'ack', roomId };
+  if (dir === 'down' && what === 'receipts' && deviceId === undefined) return { kind: 'receipts', roomId };
   if (dir === 'up' && what === 'telemetry' && deviceId !== undefined && linkIdSchema.safeParse(deviceId).success) {
     return { kind: 'telemetry', roomId, deviceId };
   }

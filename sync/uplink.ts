@@ -32,10 +32,14 @@ export interface UplinkDeps {
   reconnect?: { minMs: number; maxMs: number };
   /** How often the log is checked for new events (default: config.cloud.batch.lingerMs, at least 50 ms). */
   pollMs?: number;
+  /** Whether the wall clock is synchronised now (stamped on each batch with sentAt; default false). */
+  clockSynced?: () => boolean;
 }
 
 export interface UplinkStats {
   connected: boolean;
+  /** The bounded outbox (edge/store/outbox.ts): size, fill, drop counters; null without a policy. */
+  outbox: ReturnType<Store['outbox']>;
   storeId: string;
   ackedSeq: number;
   lastSeq: number;
@@ -51,7 +55,8 @@ interface InFlight {
   batchId: string;
   firstSeq: number;
   lastSeq: number;
-  payload: Buffer;
+  /** Re-encoded at each resend with a new sentAt (a stale sentAt would look like clock skew to the cloud). */
+  msg: Batch;
   /** Monotonic ms of the last (re)send. */
   sentAt: number;
 }
@@ -187,6 +192,7 @@ export class Uplink {
     this.deps.metrics?.syncBacklog.set(backlog);
     return {
       connected: this.connected,
+      outbox: this.deps.store.outbox(),
       storeId: this.deps.store.storeId,
       ackedSeq: this.ackedSeq,
       lastSeq,
@@ -271,6 +277,8 @@ export class Uplink {
             )
             .run(ACKED_SEQ_KEY, String(acked));
         })
+        // The link is back and draining: once the outbox is below half its cap, the drop counters go up as an event.
+        .then(() => this.deps.store.reportDropped())
         .catch((err: unknown) => this.fail('meta-write', err));
     }
     this.pump();
@@ -289,7 +297,8 @@ export class Uplink {
           this.counts.resent++;
           this.deps.metrics?.syncBatches.inc({ result: 'resent' });
           this.log.debug({ firstSeq: b.firstSeq, lastSeq: b.lastSeq }, 'batch not acknowledged in time: resent');
-          this.publish(this.topics.events, b.payload);
+          b.msg = { ...b.msg, sentAt: this.deps.clock.now(), clockSynced: this.deps.clockSynced?.() ?? false };
+          this.publish(this.topics.events, encodeMessage(b.msg));
         }
       }
       while (this.inFlight.size < maxInFlight) {
@@ -333,9 +342,11 @@ export class Uplink {
         bootId: r.bootId,
       })),
       sentAt: this.deps.clock.now(),
+      clockSynced: this.deps.clockSynced?.() ?? false,
+      bootId: this.deps.store.bootId,
     };
     const payload = encodeMessage(msg);
-    this.inFlight.set(msg.batchId, { batchId: msg.batchId, firstSeq: first.seq, lastSeq: last.seq, payload, sentAt: now });
+    this.inFlight.set(msg.batchId, { batchId: msg.batchId, firstSeq: first.seq, lastSeq: last.seq, msg, sentAt: now });
     this.cursor = last.seq;
     this.counts.sent++;
     this.deps.metrics?.syncBatches.inc({ result: 'sent' });

@@ -21,6 +21,7 @@ import type { LessonClockApi, LessonOccurrence } from '../lessons/types.js';
 import { idSchema } from '../schemas/bus.js';
 import type { Role } from '../security/credentials.js';
 import type { Clock } from '../util/clock.js';
+import type { LessonSyncState } from '../../sync/receipts.js';
 
 type PreHandler = (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
 
@@ -30,6 +31,8 @@ export interface LessonRouteDeps {
   lessons: LessonClockApi;
   attendance: AttendanceService;
   behaviour: BehaviourService;
+  /** The lesson's district sync state (sync/receipts.ts): pending until the cloud confirms its receipt. */
+  syncState?: (lessonId: string) => LessonSyncState;
   clock: Clock;
   roomId: string;
   /** The room's IANA zone (config room.timezone), for tap times in the CSV. */
@@ -121,7 +124,7 @@ export function registerLessonRoutes(app: FastifyInstance, deps: LessonRouteDeps
     const id = req.params.id;
     const a = attendance.summary(id);
     if (!a) return sendError(reply, 404, 'unknown-lesson', `no lesson ${id}`);
-    return { lesson: a.lesson, attendance: a, behaviour: behaviour.summary(id) ?? null };
+    return { lesson: a.lesson, attendance: a, behaviour: behaviour.summary(id) ?? null, sync: deps.syncState?.(id) ?? 'pending' };
   });
 
   app.put<{ Params: { id: string; studentId: string } }>('/api/lessons/:id/attendance/:studentId', { preHandler: operator }, async (req, reply) => {

@@ -86,6 +86,8 @@ export function createApi(deps: ApiDeps) {
       devices: { total: devices.length, online: devices.filter((d) => d.online).length },
       store: { lastSeq: deps.store.lastSeq() },
       ...(deps.sync ? { sync: deps.sync.stats() } : {}),
+      // Ended lessons whose completeness receipt the district has not confirmed (sync/receipts.ts).
+      lessons: { unconfirmed: deps.classroom.receipts.unconfirmed() },
     };
   });
 
@@ -131,6 +133,7 @@ export function createApi(deps: ApiDeps) {
     lessons: deps.classroom.lessons,
     attendance: deps.classroom.attendance,
     behaviour: deps.classroom.behaviour,
+    syncState: (id) => deps.classroom.receipts.state(id),
     clock: deps.clock,
     roomId: deps.roomId,
     timeZone: deps.timeZone,

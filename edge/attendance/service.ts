@@ -56,6 +56,8 @@ export interface AttendanceDeps {
   timeZone?: string;
   /** How often open lessons are checked (missing teacher, missed end). Default 15 s. */
   tickMs?: number;
+  /** Called after a lesson's closing is committed (the completeness receipt follows it: sync/receipts.ts). */
+  onClosed?: (lessonId: string) => void;
 }
 
 interface PublishedMark {
@@ -289,6 +291,7 @@ export class AttendanceService {
     });
     if (!marks) return 0;
     this.log.info({ lessonId: lesson.lessonId, reason, ...marks.counts }, 'attendance closed');
+    this.deps.onClosed?.(lesson.lessonId);
     for (const m of marks.written) await this.publishMark(m);
     return marks.written.length;
   }
@@ -331,6 +334,7 @@ export class AttendanceService {
         args: { lessonId, studentId, old: old?.status ?? null, status, commandId: commandId ?? null },
         result: 'ok',
         ts: now,
+        lessonId,
       });
       return { kind: 'corrected', lessonId, studentId, old: old?.status ?? null, status, seq };
     });

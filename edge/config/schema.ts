@@ -230,6 +230,18 @@ export const configSchema = z
         ackTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
         /** Batches sent and not yet acknowledged, at most. */
         maxInFlight: z.number().int().min(1).max(64).default(4),
+        /**
+         * The bounded outbox (docs/sync.md, "Outbox cap"): unacknowledged events and their payload bytes.
+         * Absent: DEFAULT_OUTBOX_LIMITS (edge/store/outbox.ts), which hold a week of a busy room at full
+         * resolution at about half the cap.
+         */
+        outbox: z
+          .object({
+            maxEvents: z.number().int().min(1000).max(50_000_000),
+            maxBytes: z.number().int().min(1_000_000).max(16 * 1024 ** 3),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .superRefine((c, ctx) => {

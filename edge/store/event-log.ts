@@ -56,7 +56,13 @@ export class EventLog {
 
   constructor(
     db: Database.Database,
-    private readonly ctx: { roomId: string; bootId: string; clockSynced: () => boolean },
+    private readonly ctx: {
+      roomId: string;
+      bootId: string;
+      clockSynced: () => boolean;
+      /** The outbox policy (edge/store/outbox.ts): false keeps the event out of the log. */
+      admit?: (e: AppendEvent, payloadText: string) => boolean;
+    },
   ) {
     this.insert = db.prepare(
       'INSERT INTO event_log (room_id, stream, type, entity_id, payload, ts, clock_synced, boot_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
@@ -68,7 +74,7 @@ export class EventLog {
     this.selectLastSeq = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'event_log'");
   }
 
-  /** Appends one event on the current transaction; returns its seq. Throws on invalid input. */
+  /** Appends one event on the current transaction; returns its seq, or 0 when the outbox policy left it out. Throws on invalid input. */
   append(e: AppendEvent): number {
     if (typeof e.stream !== 'string' || !STREAM_PATTERN.test(e.stream)) {
       throw new TypeError(`event_log: invalid stream ${JSON.stringify(e.stream)}`);
@@ -81,6 +87,7 @@ export class EventLog {
     }
     const entityId = e.entityId === undefined ? null : String(e.entityId);
     const payload = JSON.stringify(e.payload) ?? 'null';
+    if (this.ctx.admit && !this.ctx.admit(e, payload)) return 0;
     const result = this.insert.run(
       this.ctx.roomId,
       e.stream,

@@ -225,11 +225,37 @@ CREATE INDEX card_taps_lesson ON card_taps (lesson_id);
 CREATE INDEX event_log_ts ON event_log (ts);
 `;
 
+/**
+ * Version 4 (issue 5, sync/receipts.ts): the records tied to a lesson are
+ * found by the `lessonId` of their event payload (a partial expression index:
+ * rows without a lessonId, e.g. sensor readings, are not in it), and each
+ * lesson's completeness receipt and the cloud's verdict are kept in
+ * `lesson_sync` (the latest revision per lesson).
+ */
+const v4LessonSync = `
+CREATE INDEX event_log_lesson ON event_log (json_extract(payload, '$.lessonId'), seq)
+  WHERE json_extract(payload, '$.lessonId') IS NOT NULL;
+
+CREATE TABLE lesson_sync (
+  lesson_id    TEXT    PRIMARY KEY,
+  revision     INTEGER NOT NULL CHECK (revision >= 1),
+  receipt_seq  INTEGER NOT NULL,
+  count        INTEGER NOT NULL,
+  digest       TEXT    NOT NULL,
+  state        TEXT    NOT NULL CHECK (state IN ('pending', 'complete', 'incomplete')),
+  differences  TEXT    CHECK (differences IS NULL OR json_valid(differences)),
+  created_at   INTEGER NOT NULL,
+  confirmed_at INTEGER
+) STRICT;
+CREATE INDEX lesson_sync_state ON lesson_sync (state);
+`;
+
 /** The migrations this code knows, in order. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'initial', up: v1Initial },
   { version: 2, name: 'lessons-datasets', up: v2Lessons },
   { version: 3, name: 'attendance-behaviour', up: v3Attendance },
+  { version: 4, name: 'lesson-sync-receipts', up: v4LessonSync },
 ];
 
 export function schemaVersion(db: Database.Database): number {

@@ -56,6 +56,8 @@ export const auditInput = z.object({
   result: z.enum(['ok', 'error', 'refused']),
   error: z.string().max(2000).optional(),
   ts: tsMs,
+  /** The lesson the command concerns, if any: ties the entry to the lesson's completeness receipt. */
+  lessonId: optionalId,
 });
 export type AuditInput = z.infer<typeof auditInput>;
 
@@ -96,7 +98,8 @@ export class DomainRepos {
     );
     const find = (table: string, stream: string) =>
       db.prepare<[string], { id: number; seq: number }>(
-        `SELECT t.id AS id, e.seq AS seq FROM ${table} t JOIN event_log e ON e.stream = '${stream}' AND e.entity_id = CAST(t.id AS TEXT) WHERE t.dedup_key = ?`,
+        // LEFT JOIN: a sensor reading the outbox policy kept out of the log has no event (seq 0).
+        `SELECT t.id AS id, COALESCE(e.seq, 0) AS seq FROM ${table} t LEFT JOIN event_log e ON e.stream = '${stream}' AND e.entity_id = CAST(t.id AS TEXT) WHERE t.dedup_key = ?`,
       );
     this.findDup = { card_taps: find('card_taps', 'card'), sensor_readings: find('sensor_readings', 'sensor'), behaviour_events: find('behaviour_events', 'behaviour') };
     this.insertAudit = db.prepare(
@@ -150,6 +153,8 @@ export class DomainRepos {
       args: a.args ?? null,
       result: a.result,
       error: a.error ?? null,
+      // Only when given: entries written before it existed keep their shape.
+      ...(a.lessonId !== undefined ? { lessonId: a.lessonId } : {}),
     };
     return { id, seq: append({ stream: 'audit', type: 'entry', entityId: id, payload, ts: a.ts }) };
   }

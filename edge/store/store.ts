@@ -15,6 +15,7 @@ import { StoreError, errorMessage } from './errors.js';
 import { EventLog, type AppendEvent, type EventRow } from './event-log.js';
 import { GroupCommit, type GroupCommitCounters } from './group-commit.js';
 import { migrate } from './migrations.js';
+import type { OutboxPolicy, OutboxStats } from './outbox.js';
 import {
   DomainRepos,
   auditInput,
@@ -43,12 +44,14 @@ export interface StoreOptions {
   /** Whether the wall clock is NTP-synchronised now; stamped on each event (default: false). */
   clockSynced?: () => boolean;
   /** Optional: counts committed events per stream and tracks the last seq. */
-  metrics?: Pick<Metrics, 'eventsCommitted' | 'eventLogLastSeq' | 'storeBytes'>;
+  metrics?: Pick<Metrics, 'eventsCommitted' | 'eventLogLastSeq' | 'storeBytes'> & Partial<Pick<Metrics, 'outboxDropped' | 'outboxFill'>>;
+  /** The bounded outbox's per-stream policy (edge/store/outbox.ts); none: every event is logged. */
+  outbox?: OutboxPolicy;
 }
 
 export interface Tx {
   db: Database.Database;
-  /** Appends an event-log row in this write's transaction; returns its seq. */
+  /** Appends an event-log row in this write's transaction; returns its seq (0: left out by the outbox policy). */
   appendEvent(e: AppendEvent): number;
 }
 
@@ -76,6 +79,10 @@ export interface Store {
   eventsAfter(seq: number, limit: number): EventRow[];
   /** Highest seq ever committed (0 when none). */
   lastSeq(): number;
+  /** The outbox's size, fill and drop counters (null without a policy). */
+  outbox(): OutboxStats | null;
+  /** Appends the `outbox/dropped` report when one is due (something dropped, outbox back below 50 %). */
+  reportDropped(): Promise<boolean>;
   stats(): StoreStats;
   flush(): Promise<void>;
   close(): Promise<void>;
@@ -134,7 +141,14 @@ class SqliteStore implements Store {
     private readonly opts: StoreOptions,
     private readonly logger: Logger,
   ) {
-    this.log = new EventLog(db, { roomId: opts.roomId, bootId, clockSynced: opts.clockSynced ?? (() => false) });
+    const outbox = opts.outbox;
+    outbox?.attach(db);
+    this.log = new EventLog(db, {
+      roomId: opts.roomId,
+      bootId,
+      clockSynced: opts.clockSynced ?? (() => false),
+      admit: outbox ? (e, text) => outbox.admit(e, text) : undefined,
+    });
     this.repos = new DomainRepos(db);
     this.gc = new GroupCommit({
       db,
@@ -171,6 +185,10 @@ class SqliteStore implements Store {
     if (!metrics) return committed;
     return committed.then((value) => {
       for (const a of appended) {
+        if (a.seq === 0) {
+          metrics.outboxDropped?.inc({ stream: a.stream });
+          continue;
+        }
         metrics.eventsCommitted.inc({ stream: a.stream });
         metrics.eventLogLastSeq.set(a.seq);
       }
@@ -217,6 +235,26 @@ class SqliteStore implements Store {
 
   lastSeq(): number {
     return this.log.lastSeq();
+  }
+
+  outbox(): OutboxStats | null {
+    const s = this.opts.outbox?.stats() ?? null;
+    if (s) this.opts.metrics?.outboxFill?.set(s.fill);
+    return s;
+  }
+
+  reportDropped(): Promise<boolean> {
+    const policy = this.opts.outbox;
+    if (!policy) return Promise.resolve(false);
+    const now = this.opts.clock.now();
+    return this.write((tx) => {
+      const report = policy.dueReport();
+      if (!report) return false;
+      tx.appendEvent({ stream: 'outbox', type: 'dropped', payload: report, ts: now });
+      policy.reported();
+      this.logger.warn({ dropped: report.dropped }, 'outbox drop report logged for the district');
+      return true;
+    });
   }
 
   stats(): StoreStats {

@@ -42,6 +42,8 @@ export const cloudConfigSchema = z
     /** Worker i connects as `{clientIdPrefix}-{i}` (the broker's ACL grants `cloud-worker*` full rights). */
     clientIdPrefix: z.string().min(1).max(48).regex(/^[A-Za-z0-9_.-]+$/).default('cloud-worker'),
     log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') }).strict().default({ level: 'info' }),
+    /** A room whose clock is off by more than this is flagged (sync/cloud/clock.ts; default 120000 ms). */
+    skewThresholdMs: z.number().int().min(1000).max(7 * 86_400_000).optional(),
   })
   .strict();
 export type CloudConfigFile = z.infer<typeof cloudConfigSchema>;
@@ -73,7 +75,7 @@ export interface RunningCloud {
 }
 
 export async function startCloud(config: CloudConfigFile, logger: Logger): Promise<RunningCloud> {
-  const store = new CloudStore(config.database);
+  const store = new CloudStore(config.database, { skewThresholdMs: config.skewThresholdMs });
   const workers = Array.from(
     { length: config.workers },
     (_, i) => new IngestWorker({ broker: config.broker, clientId: `${config.clientIdPrefix}-${i + 1}`, store, logger, statusTopics: i === 0 }),

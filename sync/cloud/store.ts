@@ -6,6 +6,9 @@
  */
 import Database from 'better-sqlite3';
 import type { Batch, Status, Telemetry } from '../protocol.js';
+import type { ReceiptOutcome } from '../receipt-protocol.js';
+import { CloudReceipts } from './receipts.js';
+import { CloudClock, type SkewChange } from './clock.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (
@@ -47,6 +50,10 @@ export interface CommitResult {
   duplicates: number;
   /** Highest contiguous seq held for (roomId, storeId) after this commit. */
   ackedSeq: number;
+  /** Lesson receipt verdicts to publish on `down/receipts` (sync/cloud/receipts.ts). */
+  receipts: ReceiptOutcome[];
+  /** The room's clock-skew flag changed with this batch (sync/cloud/clock.ts). */
+  skew: SkewChange | null;
 }
 
 export interface CloudEventRow {
@@ -71,13 +78,17 @@ export class CloudStore {
   private readonly selectAfter: Database.Statement<[string, string, number], { seq: number }>;
   private readonly updateAcked: Database.Statement;
   private readonly upsertStatus: Database.Statement;
+  readonly receipts: CloudReceipts;
+  readonly clock: CloudClock;
 
-  constructor(file: string) {
+  constructor(file: string, opts: { skewThresholdMs?: number } = {}) {
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
+    this.receipts = new CloudReceipts(this.db);
+    this.clock = new CloudClock(this.db, opts.skewThresholdMs);
     this.insertEvent = this.db.prepare(
       `INSERT OR IGNORE INTO events (room_id, store_id, seq, stream, type, entity_id, payload, ts, clock_synced, boot_id, received_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -117,7 +128,10 @@ export class CloudStore {
         }
         this.upsertRoom.run(b.roomId, b.storeId, receivedAt, receivedAt);
         const ackedSeq = this.advance(b.roomId, b.storeId);
-        return { inserted, duplicates: b.events.length - inserted, ackedSeq };
+        this.receipts.collect(b, receivedAt);
+        const receipts = this.receipts.verify(b.roomId, b.storeId, ackedSeq, receivedAt);
+        const skew = this.clock.observe(b, receivedAt);
+        return { inserted, duplicates: b.events.length - inserted, ackedSeq, receipts, skew };
       })
       .immediate();
   }

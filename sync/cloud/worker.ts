@@ -147,11 +147,24 @@ export class IngestWorker {
     this.counts.batches++;
     this.counts.inserted += result.inserted;
     this.counts.duplicates += result.duplicates;
+    if (result.skew) {
+      const s = result.skew;
+      if (s.skewed) this.log.warn({ ...s, offsetMinutes: Math.round(s.offsetMs / 60_000) }, 'room clock is off: its events are flagged and corrected by the offset');
+      else this.log.info({ ...s }, 'room clock back within the skew threshold');
+    }
     const ack: Ack = { v: PROTOCOL_VERSION, roomId, storeId: batch.storeId, ackedSeq: result.ackedSeq, ts: this.now() };
     this.client?.publish(districtTopics(roomId).ack, JSON.stringify(ack), { qos: 1 }, (err) => {
       if (err) this.log.warn({ err: err.message, roomId }, 'ack not sent; the edge will resend and be acknowledged then');
       else this.counts.acks++;
     });
+    for (const verdict of result.receipts) {
+      const log = verdict.outcome === 'complete' ? this.log.info.bind(this.log) : this.log.warn.bind(this.log);
+      log({ roomId, lessonId: verdict.lessonId, revision: verdict.revision, outcome: verdict.outcome, differences: verdict.differences }, 'lesson receipt checked');
+      this.client?.publish(districtTopics(roomId).receipts, JSON.stringify(verdict), { qos: 1 }, (err) => {
+        if (err) this.log.warn({ err: err.message, roomId, lessonId: verdict.lessonId }, 'receipt verdict not sent; offered again at the next batch');
+        else this.deps.store.receipts.markPublished(verdict, this.now());
+      });
+    }
   }
 
   private onStatus(roomId: string, topic: string, payload: Buffer): void {

@@ -14,6 +14,7 @@ import { createMetrics } from '../../edge/metrics.js';
 import { topics } from '../../edge/schemas/topics.js';
 import type { CredentialStore, Principal } from '../../edge/security/credentials.js';
 import { silentLogger } from '../../edge/util/logger.js';
+import { LessonReceipts } from '../../sync/receipts.js';
 import { FakeLessons, ROOM, SettableClock, ZONE, at, demoRoster, lesson, recorder, tempStore, type TempStore } from '../unit/attendance/fakes.js';
 
 const P1 = lesson(1, '08:00', '08:45', 'c2-3', '数学');
@@ -35,6 +36,8 @@ let clock: SettableClock;
 let tmp: TempStore;
 let lessons: FakeLessons;
 let attendance: AttendanceService;
+let receipts: LessonReceipts;
+let closed: Promise<void>;
 let app: FastifyInstance;
 
 beforeEach(async () => {
@@ -44,6 +47,9 @@ beforeEach(async () => {
   const roster = demoRoster();
   const rec = recorder();
   const logger = silentLogger();
+  receipts = new LessonReceipts({ roomId: ROOM, store: tmp.store, clock, logger });
+  let onClosed: () => void = () => undefined;
+  closed = new Promise((resolve) => (onClosed = resolve));
   attendance = new AttendanceService({
     roomId: ROOM,
     store: tmp.store,
@@ -56,6 +62,9 @@ beforeEach(async () => {
     raiseAlert: rec.raiseAlert,
     logger,
     timeZone: ZONE,
+    onClosed: (id) => {
+      void receipts.issue(id).then(() => onClosed());
+    },
   });
   const categories = configSchema.parse({ version: 1, room: { id: ROOM, name: 'x' }, dataDir: '/tmp/x', broker: {} }).behaviour.categories;
   const behaviour = new BehaviourService({
@@ -72,7 +81,7 @@ beforeEach(async () => {
   });
   app = Fastify();
   const requireRole = createAuthenticator({ credentials, metrics: createMetrics(), logger, clock });
-  registerLessonRoutes(app, { requireRole, lessons, attendance, behaviour, clock, roomId: ROOM, timeZone: ZONE });
+  registerLessonRoutes(app, { requireRole, lessons, attendance, behaviour, syncState: (id) => receipts.state(id), clock, roomId: ROOM, timeZone: ZONE });
   await app.ready();
   await attendance.start();
   await attendance.handleTap({ reader: 'reader', uid: '0000000001', ts: at('08:02') });
@@ -147,6 +156,21 @@ describe('queries', () => {
     const missing = await app.inject({ url: `/api/lessons/${enc('r203/2025-03-03/p9')}/summary`, headers: basic('tech') });
     expect(missing.statusCode).toBe(404);
     expect(missing.json().error).toMatchObject({ code: 'unknown-lesson', message: expect.stringContaining('r203/2025-03-03/p9') });
+  });
+
+  it('the summary carries the lesson\'s sync state: pending until the cloud confirms the receipt written at its close', async () => {
+    const url = `/api/lessons/${enc(P1.lessonId)}/summary`;
+    expect((await app.inject({ url, headers: basic('tech') })).json().sync).toBe('pending');
+    await attendance.closeLesson(P1, 'scheduled');
+    await closed;
+    const row = receipts.row(P1.lessonId)!;
+    expect(row).toMatchObject({ revision: 1, state: 'pending' });
+    expect(row.count).toBeGreaterThanOrEqual(9);
+    // Taps, marks (2 by card, 3 absentees), the unknown card, session open and close.
+    expect(row.count).toBe(tmp.store.eventsAfter(0, 1000).filter((e) => e.stream !== 'receipt' && JSON.parse(e.payload).lessonId === P1.lessonId).length);
+    const verdict = { v: 1, roomId: ROOM, storeId: tmp.store.storeId, lessonId: P1.lessonId, revision: 1, receiptSeq: row.receiptSeq, outcome: 'complete', differences: [], ts: clock.now() };
+    await receipts.handleOutcome(Buffer.from(JSON.stringify(verdict)));
+    expect((await app.inject({ url, headers: basic('kiosk') })).json().sync).toBe('complete');
   });
 });
 
