@@ -95,6 +95,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    configPushes: new Counter({
+      name: 'classroom_edge_config_pushes_total',
+      help: 'Configuration pushes handled, by outcome (applied, unchanged, rolled-back, refused, interrupted)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
   };
   return m;
 }

@@ -33,6 +33,8 @@ export interface ApiDeps {
   startedAt: number;
   /** The district link, when configured: its stats are part of /health. */
   sync?: { stats(): object } | null;
+  /** Which configuration is in force (the file's or a pushed version): part of /health. */
+  configStatus?: () => object;
 }
 
 const commandBody = z.object({
@@ -86,6 +88,7 @@ export function createApi(deps: ApiDeps) {
       devices: { total: devices.length, online: devices.filter((d) => d.online).length },
       store: { lastSeq: deps.store.lastSeq() },
       ...(deps.sync ? { sync: deps.sync.stats() } : {}),
+      ...(deps.configStatus ? { config: deps.configStatus() } : {}),
     };
   });
 
