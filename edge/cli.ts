@@ -34,6 +34,9 @@ Usage:
       (broker.users[].passwordHash).
   classroom-edge cloud start --config FILE
       Run the reference district cloud's ingest workers (docs/sync.md).
+  classroom-edge cloud push-config --config FILE --room ROOM --file CONFIG.yaml [--wait [--timeout S]]
+      Push devices and scenes (or a whole edge config) to a room as its next
+      config version; with --wait, print the room's result (docs/config-push.md).
   classroom-edge kiosk [--url URL]
       Show the teacher's kiosk full screen: Electron if installed, else Chromium
       (default URL $CLASSROOM_EDGE_KIOSK_URL or http://127.0.0.1:8080/kiosk/; docs/kiosk.md).
@@ -107,6 +110,11 @@ async function main(argv: string[]): Promise<number> {
       'data-dir': { type: 'string' },
       json: { type: 'boolean' },
       url: { type: 'string' },
+      room: { type: 'string' },
+      file: { type: 'string' },
+      wait: { type: 'boolean' },
+      timeout: { type: 'string' },
+      'issued-by': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -145,6 +153,7 @@ async function main(argv: string[]): Promise<number> {
         sub: rest[0],
         configFile: values.config,
         logger: (level) => createLogger({ level }),
+        push: { room: values.room, file: values.file, wait: values.wait, timeout: values.timeout, issuedBy: values['issued-by'] },
       });
     case 'kiosk':
       return (await import('../kiosk/main/launch.js')).cmdKiosk({ url: values.url, version: packageInfo().version });
