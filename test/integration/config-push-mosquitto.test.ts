@@ -154,6 +154,20 @@ describe('config push over mosquitto', () => {
     await new Promise((r) => setTimeout(r, 700));
     expect(again.configPush.status()).toMatchObject({ source: 'pushed', active: { version: 1 }, lastPush: null });
     expect(worker.stats().rejected).toEqual({});
+
+    // 5. check-config says the pushed version is in force; config-reset returns the room to its file.
+    await again.stop();
+    services.splice(services.indexOf(again), 1);
+    requireBuilt();
+    const check = await run(['check-config', room.configFile]);
+    expect(check.status).toBe(0);
+    expect(check.stdout).toContain('note: a pushed configuration is in force: config v1 by wang.tech');
+    const reset = await run(['config-reset', '--config', room.configFile]);
+    expect(reset.status).toBe(0);
+    expect(reset.stdout).toContain('config v1 (by wang.tech) is no longer in force');
+    expect((await run(['check-config', room.configFile])).stdout).not.toContain('note:');
+    const afterReset = await start();
+    expect(afterReset.devices.list().map((d) => d.deviceId)).toEqual(['panel']);
   }, 90_000);
 
   it('classroom-edge cloud push-config --wait: a serial device on a missing port is rolled back and the CLI says why', async () => {
