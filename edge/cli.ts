@@ -21,6 +21,9 @@ Usage:
       simulated demo room in its own data directory (default ${defaultDemoDataDir()}).
   classroom-edge check-config FILE
       Validate a config file; prints every problem as "path: reason".
+  classroom-edge config-reset --config FILE
+      Stop using the configuration pushed from the district: the file's devices
+      and scenes are in force again at the next start (docs/config-push.md).
   classroom-edge ports [--json]
       List the serial ports (with their stable /dev/serial/by-id names and USB
       ids) and GPIO chips (labels, line counts) a device config can use.
@@ -35,6 +38,9 @@ Usage:
       (broker.users[].passwordHash).
   classroom-edge cloud start --config FILE
       Run the reference district cloud's ingest workers (docs/sync.md).
+  classroom-edge cloud push-config --config FILE --room ROOM --file CONFIG.yaml [--wait [--timeout S]]
+      Push devices and scenes (or a whole edge config) to a room as its next
+      config version; with --wait, print the room's result (docs/config-push.md).
   classroom-edge kiosk [--url URL]
       Show the teacher's kiosk full screen: Electron if installed, else Chromium
       (default URL $CLASSROOM_EDGE_KIOSK_URL or http://127.0.0.1:8080/kiosk/; docs/kiosk.md).
@@ -55,6 +61,8 @@ async function cmdCheckConfig(file: string | undefined): Promise<number> {
   try {
     const config = loadConfigFile(file, builtinDrivers());
     process.stdout.write(`${file}: OK (room ${config.room.id}, ${config.devices.length} devices, ${Object.keys(config.scenes).length} scenes)\n`);
+    const pushed = (await import('./config/overlay-cli.js')).describeStoredConfig(config.dataDir);
+    if (pushed) process.stdout.write(`note: ${pushed}\n`);
     return 0;
   } catch (e) {
     if (e instanceof ConfigError) {
@@ -110,6 +118,11 @@ async function main(argv: string[]): Promise<number> {
       'data-dir': { type: 'string' },
       json: { type: 'boolean' },
       url: { type: 'string' },
+      room: { type: 'string' },
+      file: { type: 'string' },
+      wait: { type: 'boolean' },
+      timeout: { type: 'string' },
+      'issued-by': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -128,6 +141,29 @@ async function main(argv: string[]): Promise<number> {
       return cmdStart(values);
     case 'check-config':
       return cmdCheckConfig(rest[0]);
+    case 'config-reset': {
+      const file = values.config ?? process.env.CLASSROOM_EDGE_CONFIG;
+      if (!file) {
+        process.stderr.write('config-reset needs --config FILE\n');
+        return 2;
+      }
+      let config;
+      try {
+        config = loadConfigFile(file, builtinDrivers());
+      } catch (e) {
+        if (e instanceof ConfigError) {
+          process.stderr.write(`${e.message}\n`);
+          return 1;
+        }
+        throw e;
+      }
+      return (await import('./config/overlay-cli.js')).runConfigReset({
+        config,
+        clock: systemClock,
+        logger: createLogger({ level: 'warn', destination: process.stderr }),
+        out: (line) => process.stdout.write(`${line}\n`),
+      });
+    }
     case 'ports':
       // Loaded on demand: the running service does not need the commands' modules in memory.
       return (await import('./ports.js')).cmdPorts({ json: values.json });
@@ -148,6 +184,7 @@ async function main(argv: string[]): Promise<number> {
         sub: rest[0],
         configFile: values.config,
         logger: (level) => createLogger({ level }),
+        push: { room: values.room, file: values.file, wait: values.wait, timeout: values.timeout, issuedBy: values['issued-by'] },
       });
     case 'kiosk':
       return (await import('../kiosk/main/launch.js')).cmdKiosk({ url: values.url, version: packageInfo().version });

@@ -106,6 +106,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
       help: 'Unacknowledged outbox size relative to its cap (max of events and payload bytes ratios)',
       registers: [registry],
     }),
+    configPushes: new Counter({
+      name: 'classroom_edge_config_pushes_total',
+      help: 'Configuration pushes handled, by outcome (applied, unchanged, rolled-back, refused, interrupted)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
   };
   return m;
 }

@@ -25,6 +25,8 @@ import type { Clock } from './util/clock.js';
 import type { Logger } from './util/logger.js';
 import { packageInfo } from './util/package-info.js';
 import { DatasetDownlink } from '../sync/datasets-downlink.js';
+import { ConfigDownlink } from '../sync/config-downlink.js';
+import { ConfigApplier, effectiveConfig } from './config/apply.js';
 import { Uplink } from '../sync/uplink.js';
 import { districtTopics } from '../sync/protocol.js';
 
@@ -50,6 +52,8 @@ export interface RunningService {
   readonly classroom: Classroom;
   /** The district link (uplink), when `cloud` is configured and it could start. */
   readonly sync: Uplink | null;
+  /** Configuration pushes (docs/config-push.md): `applyConfigPush` for the downlink and technicians' commands. */
+  readonly configPush: ConfigApplier;
   /** Where first-start credentials were written, if this start created them. */
   readonly createdCredentialsFile: string | null;
   raiseAlert(alert: Omit<AlertMessage, 'id' | 'ts'>): Promise<void>;
@@ -82,6 +86,8 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
     outbox,
   });
 
+  // The devices and scenes of the last applied push win over the file's until a technician resets them.
+  const effective = effectiveConfig(config, store, ctx.registry);
   const cleanup: Array<() => Promise<void>> = [() => store.close()];
   const unwind = async () => {
     for (const fn of cleanup.reverse()) await fn().catch((e: unknown) => log.error({ err: e }, 'error during shutdown'));
@@ -139,10 +145,12 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
     });
     cleanup.push(() => broker!.close());
 
-    devices = new DeviceSupervisor({ config, registry: ctx.registry, logger, clock, metrics, store, bus, topics, taps });
+    devices = new DeviceSupervisor({ config: effective.config, registry: ctx.registry, logger, clock, metrics, store, bus, topics, taps });
     cleanup.push(() => devices!.stop());
     await devices.start();
-    const scenes = new SceneRunner(config.scenes, devices);
+    const scenes = new SceneRunner(effective.config.scenes, devices);
+    const configPush = new ConfigApplier({ config: effective.config, store, devices, scenes, registry: ctx.registry, clock, logger, metrics });
+    const interrupted = await configPush.recover();
 
     const raiseAlert = async (a: Omit<AlertMessage, 'id' | 'ts'>) => {
       const alert: AlertMessage = { id: randomUUID(), ts: clock.now(), ...a };
@@ -172,6 +180,15 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
       });
     }
 
+    if (effective.problems) {
+      await raiseAlert({
+        severity: 'warning',
+        code: 'config-overlay-invalid',
+        message: `the pushed configuration v${effective.active?.version ?? '?'} no longer validates; the file's devices and scenes are in force`,
+        data: { problems: effective.problems.slice(0, 20) },
+      });
+    }
+
     classroom = await startClassroom({ config, demo: ctx.demo ?? false, store, clock, logger, topics, publish: bus.publish, raiseAlert, scenes, timing: ctx.timing });
     cleanup.push(() => classroom!.stop());
 
@@ -194,6 +211,15 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
         });
         uplink.subscribe(downlink.subscription, (topic, payload) => void downlink.handle(topic, payload));
         uplink.subscribe(districtTopics(config.room.id).receipts, (_topic, payload) => void classroom!.receipts.handleOutcome(payload));
+        const configDownlink = new ConfigDownlink({
+          roomId: config.room.id,
+          applier: configPush,
+          logger,
+          publish: async (topic, payload) => uplink.publishUp(topic, payload),
+          onRejected: () => metrics.syncErrors.inc({ reason: 'malformed-config' }),
+        });
+        uplink.subscribe(configDownlink.subscription, (topic, payload) => void configDownlink.handle(topic, payload));
+        for (const i of interrupted) if (i.row.source === 'cloud') await configDownlink.report(i.result);
         for (const d of devices.list()) uplink.telemetry(d.deviceId, { deviceId: d.deviceId, kind: d.kind, driver: d.driver, online: d.online, state: d.state, lastError: d.lastError, ts: d.ts });
       } catch (e) {
         await uplink.stop();
@@ -226,12 +252,13 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
       clock,
       startedAt: started,
       sync,
+      configStatus: () => configPush.status(),
     });
     cleanup.push(() => api.close());
     await api.listen({ port: config.api.port, host: config.api.host });
     const addr = api.server.address();
     const ports = { mqtt: listened.tcpPort, ws: listened.wsPort, api: addr && typeof addr === 'object' ? addr.port : config.api.port };
-    log.info({ room: config.room.id, ports, devices: config.devices.length, dataDir: config.dataDir }, 'classroom-edge started');
+    log.info({ room: config.room.id, ports, devices: effective.config.devices.length, config: effective.source, dataDir: config.dataDir }, 'classroom-edge started');
 
     let stopping: Promise<void> | undefined;
     return {
@@ -244,6 +271,7 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
       credentials,
       classroom,
       sync,
+      configPush,
       createdCredentialsFile: created?.file ?? null,
       raiseAlert,
       stop: () => {

@@ -33,6 +33,8 @@ export interface ApiDeps {
   startedAt: number;
   /** The district link, when configured: its stats are part of /health. */
   sync?: { stats(): object } | null;
+  /** Which configuration is in force (the file's or a pushed version): part of /health. */
+  configStatus?: () => object;
 }
 
 const commandBody = z.object({
@@ -88,6 +90,7 @@ export function createApi(deps: ApiDeps) {
       ...(deps.sync ? { sync: deps.sync.stats() } : {}),
       // Ended lessons whose completeness receipt the district has not confirmed (sync/receipts.ts).
       lessons: { unconfirmed: deps.classroom.receipts.unconfirmed() },
+      ...(deps.configStatus ? { config: deps.configStatus() } : {}),
     };
   });
 

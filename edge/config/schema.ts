@@ -210,6 +210,11 @@ export const configSchema = z
       .default({ retentionDays: 30 }),
     devices: z.array(deviceSchema).default([]),
     scenes: z.record(idSchema, z.array(sceneStepSchema).min(1)).default({}),
+    /** Configuration pushes (docs/config-push.md): how long changed devices have to come online before the push is rolled back. */
+    configPush: z
+      .object({ checkTimeoutMs: z.number().int().min(500).max(600_000).default(30_000) })
+      .strict()
+      .default({ checkTimeoutMs: 30_000 }),
     cloud: z
       .object({
         url: z.string().regex(/^mqtts?:\/\//, 'an mqtts:// (or mqtt:// for tests) URL'),

@@ -21,6 +21,7 @@ import type { DriverRegistry } from './registry.js';
 import { buildTransport, lineKey, type BuiltTransport, type TransportDeps } from './transports.js';
 import type { GpioBackend } from '../../drivers/transports/gpio.js';
 import { Mutex } from '../../drivers/util/mutex.js';
+import { diffDevices, type DeviceDiff } from '../config/diff.js';
 
 export interface BusPublisher {
   publish(topic: string, payload: object, opts?: { retain?: boolean; qos?: 0 | 1 }): Promise<void>;
@@ -63,6 +64,8 @@ export class DeviceSupervisor {
   private readonly gpio = new Map<string, GpioBackend>();
   /** Lines used by more than one device: built once, stopped by the supervisor. */
   private readonly sharedLines = new Map<string, { built: BuiltTransport; lock: Mutex }>();
+  /** The device list in force (the config's, then the last reconfiguration's). */
+  private configured: DeviceConfig[] = [];
 
   constructor(
     private readonly ctx: {
@@ -80,75 +83,134 @@ export class DeviceSupervisor {
 
   /** Create and open every device. A device that fails to open is kept, offline, with its error. */
   async start(): Promise<void> {
-    const deps: TransportDeps = { logger: this.ctx.logger, gpio: this.gpio };
-    const users = new Map<string, number>();
-    for (const dev of this.ctx.config.devices) {
-      const key = lineKey(dev);
-      if (key) users.set(key, (users.get(key) ?? 0) + 1);
+    this.configured = [...this.ctx.config.devices];
+    const users = lineUsers(this.configured);
+    for (const dev of this.configured) await this.startDevice(dev, users);
+  }
+
+  /**
+   * Replace the device list at run time (a configuration push): stops the
+   * removed and changed devices, starts the added and changed ones, and leaves
+   * the others running untouched. Devices on a shared line are restarted
+   * together (edge/config/diff.ts). Returns what it did.
+   */
+  async reconfigure(next: readonly DeviceConfig[]): Promise<DeviceDiff> {
+    const diff = diffDevices(this.configured, next);
+    for (const id of diff.stop) {
+      const d = this.devices.get(id);
+      if (!d) continue;
+      this.devices.delete(id);
+      await this.closeDevice(d);
+      this.ctx.metrics.deviceOnline.remove({ device: id, driver: d.config.driver });
     }
-    for (const dev of this.ctx.config.devices) {
-      const def = this.ctx.registry.get(dev.driver);
-      if (!def) throw new Error(`device ${dev.id}: unknown driver ${dev.driver}`); // validated earlier
-      const options = def.optionsSchema.parse(dev.options);
-      // Drivers namespace their own logs (`drv:mdc`, device id); the supervisor logs as edge:devices.
-      const logger = this.ctx.logger.child({ ns: 'edge:devices', device: dev.id });
-      const key = lineKey(dev);
-      let built: BuiltTransport;
-      let line: { lock: Mutex; shared: boolean } | undefined;
-      if (key && (users.get(key) ?? 0) > 1) {
-        let shared = this.sharedLines.get(key);
-        if (!shared) {
-          shared = { built: buildTransport(dev, deps), lock: new Mutex() };
-          this.sharedLines.set(key, shared);
-        }
-        built = shared.built;
-        line = { lock: shared.lock, shared: true };
-      } else {
-        built = buildTransport(dev, deps);
-        line = built.handle.type === 'bytes' ? { lock: new Mutex(), shared: false } : undefined;
+    // A shared line none of the remaining devices uses is closed (it is rebuilt if new devices share it).
+    for (const [key, line] of this.sharedLines) {
+      if ([...this.devices.values()].some((d) => lineKey(d.config) === key)) continue;
+      this.sharedLines.delete(key);
+      if (line.built.handle.type === 'bytes') {
+        await line.built.handle.transport.stop().catch((e: unknown) => this.ctx.logger.warn({ err: e, line: key }, 'error while closing a shared line'));
       }
-      const driver = def.create({ deviceId: dev.id, options, transport: built.handle, logger: this.ctx.logger, clock: this.ctx.clock, line });
-      const capabilities = def.capabilities(options);
-      const managed: ManagedDevice = {
-        config: dev,
-        driver,
-        built,
-        capabilities,
-        commands: commandTable(capabilities),
-        status: {
-          deviceId: dev.id,
-          kind: dev.kind,
-          driver: dev.driver,
-          online: false,
-          state: {},
-          lastError: null,
-          ts: this.ctx.clock.now(),
-        },
-        queue: Promise.resolve(),
-        queued: 0,
-      };
-      this.devices.set(dev.id, managed);
-      this.ctx.metrics.deviceOnline.set({ device: dev.id, driver: dev.driver }, 0);
-      this.wire(managed, logger);
-      built.simulator?.start();
-      try {
-        await driver.open();
-      } catch (e) {
-        this.setError(managed, e);
-        logger.error({ err: e }, 'device failed to open; it stays offline and is retried by its transport');
+    }
+    this.configured = [...next];
+    const users = lineUsers(next);
+    const starting = new Set(diff.start);
+    for (const dev of next) if (starting.has(dev.id)) await this.startDevice(dev, users);
+    // Keep the configured order (the kiosk lists devices in it).
+    const byId = new Map(this.devices);
+    this.devices.clear();
+    for (const dev of next) {
+      const d = byId.get(dev.id);
+      if (d) this.devices.set(dev.id, d);
+    }
+    this.ctx.logger
+      .child({ ns: 'edge:devices' })
+      .info({ added: diff.added, removed: diff.removed, changed: diff.changed, unchanged: diff.unchanged.length }, 'devices reconfigured');
+    return diff;
+  }
+
+  /** The device list in force. */
+  configuredDevices(): readonly DeviceConfig[] {
+    return this.configured;
+  }
+
+  private async startDevice(dev: DeviceConfig, users: Map<string, number>): Promise<void> {
+    const deps: TransportDeps = { logger: this.ctx.logger, gpio: this.gpio };
+    const def = this.ctx.registry.get(dev.driver);
+    if (!def) throw new Error(`device ${dev.id}: unknown driver ${dev.driver}`); // validated earlier
+    const options = def.optionsSchema.parse(dev.options);
+    // Drivers namespace their own logs (`drv:mdc`, device id); the supervisor logs as edge:devices.
+    const logger = this.ctx.logger.child({ ns: 'edge:devices', device: dev.id });
+    const key = lineKey(dev);
+    let built: BuiltTransport;
+    let line: { lock: Mutex; shared: boolean } | undefined;
+    if (key && (users.get(key) ?? 0) > 1) {
+      let shared = this.sharedLines.get(key);
+      if (!shared) {
+        shared = { built: buildTransport(dev, deps), lock: new Mutex() };
+        this.sharedLines.set(key, shared);
       }
-      void this.publishState(managed);
+      built = shared.built;
+      line = { lock: shared.lock, shared: true };
+    } else {
+      built = buildTransport(dev, deps);
+      line = built.handle.type === 'bytes' ? { lock: new Mutex(), shared: false } : undefined;
+    }
+    const driver = def.create({ deviceId: dev.id, options, transport: built.handle, logger: this.ctx.logger, clock: this.ctx.clock, line });
+    const capabilities = def.capabilities(options);
+    const managed: ManagedDevice = {
+      config: dev,
+      driver,
+      built,
+      capabilities,
+      commands: commandTable(capabilities),
+      status: {
+        deviceId: dev.id,
+        kind: dev.kind,
+        driver: dev.driver,
+        online: false,
+        state: {},
+        lastError: null,
+        ts: this.ctx.clock.now(),
+      },
+      queue: Promise.resolve(),
+      queued: 0,
+    };
+    this.devices.set(dev.id, managed);
+    this.ctx.metrics.deviceOnline.set({ device: dev.id, driver: dev.driver }, 0);
+    this.wire(managed, logger);
+    built.simulator?.start();
+    try {
+      await driver.open();
+    } catch (e) {
+      this.setError(managed, e);
+      logger.error({ err: e }, 'device failed to open; it stays offline and is retried by its transport');
+    }
+    void this.publishState(managed);
+  }
+
+  /** False once a device was stopped by a reconfiguration: late events of its old driver are ignored. */
+  private current(d: ManagedDevice): boolean {
+    return this.devices.get(d.config.id) === d;
+  }
+
+  private async closeDevice(d: ManagedDevice): Promise<void> {
+    try {
+      await d.driver.close();
+      await d.built.simulator?.stop();
+    } catch (e) {
+      this.ctx.logger.warn({ err: e, device: d.config.id }, 'error while closing device');
     }
   }
 
   private wire(d: ManagedDevice, logger: Logger): void {
     const { driver } = d;
     driver.on('state', (patch) => {
+      if (!this.current(d)) return;
       this.merge(d, patch);
       void this.publishState(d);
     });
     driver.on('online', (online, reason) => {
-      if (online === d.status.online) return;
+      if (!this.current(d) || online === d.status.online) return;
       d.status.online = online;
       if (!online) d.status.lastError = { message: `${d.config.id}: offline${reason ? `: ${reason}` : ''}`, code: 'offline', ts: this.ctx.clock.now() };
       this.ctx.metrics.deviceOnline.set({ device: d.config.id, driver: d.config.driver }, online ? 1 : 0);
@@ -160,7 +222,7 @@ export class DeviceSupervisor {
       // The transport says why a line is down (port missing, connection refused) even before the driver ever saw it up.
       const transport = d.built.handle.transport;
       transport.on('down', (err) => {
-        if (!err) return;
+        if (!err || !this.current(d)) return;
         d.status.lastError = { message: `${d.config.id}: ${transport.description}: ${err.message}`, code: 'transport-down', ts: this.ctx.clock.now() };
         void this.publishState(d);
       });
@@ -169,8 +231,12 @@ export class DeviceSupervisor {
       this.ctx.metrics.malformedFrames.inc({ device: d.config.id });
       logger.warn({ detail }, 'malformed frame dropped');
     });
-    driver.on('reading', (r) => void this.onReading(d, r, logger));
-    driver.on('card', (c) => void this.onCard(d, c, logger));
+    driver.on('reading', (r) => {
+      if (this.current(d)) void this.onReading(d, r, logger);
+    });
+    driver.on('card', (c) => {
+      if (this.current(d)) void this.onCard(d, c, logger);
+    });
   }
 
   private async onReading(d: ManagedDevice, r: Reading, logger: Logger): Promise<void> {
@@ -243,6 +309,17 @@ export class DeviceSupervisor {
   }
 
   /**
+   * Ask a device for its status (its `refresh` command) where it has one: the
+   * check after a configuration push. Not audited (the push is). Undefined
+   * when the device has no status query.
+   */
+  async probe(deviceId: string): Promise<CommandResult | undefined> {
+    const d = this.devices.get(deviceId);
+    if (!d?.commands.has('refresh')) return undefined;
+    return this.run(deviceId, 'refresh', {});
+  }
+
+  /**
    * Validate, queue and run one command; audited with its result. Never
    * throws: the result says what went wrong, naming the device and command.
    */
@@ -310,19 +387,22 @@ export class DeviceSupervisor {
   }
 
   async stop(): Promise<void> {
-    for (const d of this.devices.values()) {
-      try {
-        await d.driver.close();
-        await d.built.simulator?.stop();
-      } catch (e) {
-        this.ctx.logger.warn({ err: e, device: d.config.id }, 'error while closing device');
-      }
-    }
+    for (const d of this.devices.values()) await this.closeDevice(d);
     for (const [key, line] of this.sharedLines) {
       if (line.built.handle.type !== 'bytes') continue;
       await line.built.handle.transport.stop().catch((e: unknown) => this.ctx.logger.warn({ err: e, line: key }, 'error while closing a shared line'));
     }
   }
+}
+
+/** How many devices use each physical line. */
+function lineUsers(devices: readonly DeviceConfig[]): Map<string, number> {
+  const users = new Map<string, number>();
+  for (const dev of devices) {
+    const key = lineKey(dev);
+    if (key) users.set(key, (users.get(key) ?? 0) + 1);
+  }
+  return users;
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {

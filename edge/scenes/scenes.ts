@@ -19,9 +19,14 @@ export interface SceneResult {
 
 export class SceneRunner {
   constructor(
-    private readonly scenes: EdgeConfig['scenes'],
+    private scenes: EdgeConfig['scenes'],
     private readonly devices: DeviceSupervisor,
   ) {}
+
+  /** Scenes from a configuration push (edge/config/apply.ts); a scene already running finishes with its old steps. */
+  replace(scenes: EdgeConfig['scenes']): void {
+    this.scenes = scenes;
+  }
 
   names(): string[] {
     return Object.keys(this.scenes);

@@ -250,12 +250,36 @@ CREATE TABLE lesson_sync (
 CREATE INDEX lesson_sync_state ON lesson_sync (state);
 `;
 
+/**
+ * Version 5 (issue 5, edge/config/persisted.ts): configuration pushed from the
+ * district (or by a technician's command). Every push is kept with its outcome;
+ * the meta key `config.active` names the row whose devices and scenes are in
+ * force (absent: the file's). A row left in 'applying' by a crash is marked
+ * 'interrupted' at the next start; the previous active row is untouched.
+ */
+const v5ConfigVersions = `
+CREATE TABLE config_versions (
+  id            INTEGER PRIMARY KEY AUTOINCREMENT,
+  version       INTEGER NOT NULL,
+  issued_by     TEXT    NOT NULL,
+  issued_at     INTEGER,
+  source        TEXT    NOT NULL,
+  content       TEXT    NOT NULL CHECK (json_valid(content)),
+  status        TEXT    NOT NULL CHECK (status IN ('applying', 'applied', 'rolled-back', 'refused', 'interrupted', 'reset')),
+  result        TEXT    CHECK (result IS NULL OR json_valid(result)),
+  created_at    INTEGER NOT NULL,
+  decided_at    INTEGER
+) STRICT;
+CREATE INDEX config_versions_status ON config_versions (status);
+`;
+
 /** The migrations this code knows, in order. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'initial', up: v1Initial },
   { version: 2, name: 'lessons-datasets', up: v2Lessons },
   { version: 3, name: 'attendance-behaviour', up: v3Attendance },
   { version: 4, name: 'lesson-sync-receipts', up: v4LessonSync },
+  { version: 5, name: 'config-versions', up: v5ConfigVersions },
 ];
 
 export function schemaVersion(db: Database.Database): number {

@@ -98,10 +98,25 @@ export async function startCloud(config: CloudConfigFile, logger: Logger): Promi
   };
 }
 
+export interface PushConfigArgs {
+  room?: string | undefined;
+  file?: string | undefined;
+  /** Wait for the room's result (seconds; default 60 when --wait is given). */
+  wait?: boolean | undefined;
+  timeout?: string | undefined;
+  issuedBy?: string | undefined;
+}
+
 /** The `cloud` command of classroom-edge; returns the exit code. */
-export async function runCloudCommand(args: { sub: string | undefined; configFile: string | undefined; logger: (level: string) => Logger }): Promise<number> {
+export async function runCloudCommand(args: {
+  sub: string | undefined;
+  configFile: string | undefined;
+  logger: (level: string) => Logger;
+  push?: PushConfigArgs;
+}): Promise<number> {
+  if (args.sub === 'push-config') return (await import('./push-config-cli.js')).runPushConfig({ ...args, push: args.push ?? {} });
   if (args.sub !== 'start') {
-    process.stderr.write('usage: classroom-edge cloud start --config FILE\n');
+    process.stderr.write('usage: classroom-edge cloud start --config FILE\n       classroom-edge cloud push-config --config FILE --room ROOM --file CONFIG.yaml [--wait [--timeout SECONDS]]\n');
     return 2;
   }
   const file = args.configFile ?? process.env.CLASSROOM_CLOUD_CONFIG;

@@ -42,6 +42,18 @@ CREATE TABLE IF NOT EXISTS room_status (
   received_at INTEGER NOT NULL,
   PRIMARY KEY (room_id, key)
 ) STRICT;
+-- Configuration pushes and their results (sync/cloud/config-push.ts): outcome NULL until the room reports.
+CREATE TABLE IF NOT EXISTS config_pushes (
+  room_id   TEXT    NOT NULL,
+  version   INTEGER NOT NULL,
+  issued_by TEXT    NOT NULL,
+  issued_at INTEGER NOT NULL,
+  config    TEXT    NOT NULL,
+  outcome   TEXT,
+  result    TEXT,
+  result_at INTEGER,
+  PRIMARY KEY (room_id, version)
+) STRICT;
 `;
 
 export interface CommitResult {

@@ -21,6 +21,8 @@ import {
   type Ack,
 } from '../protocol.js';
 import type { CloudStore } from './store.js';
+import { CONFIG_RESULTS_FILTER } from '../config-downlink.js';
+import { handleConfigResult, isConfigResultTopic } from './config-push.js';
 
 export const SHARE_GROUP = 'ingest';
 
@@ -85,6 +87,7 @@ export class IngestWorker {
       if (this.deps.statusTopics ?? true) {
         subs[CLOUD_SUBSCRIPTIONS.status] = { qos: 1 };
         subs[CLOUD_SUBSCRIPTIONS.telemetry] = { qos: 1 };
+        subs[CONFIG_RESULTS_FILTER] = { qos: 1 };
       }
       client.subscribe(subs, (err, granted) => {
         if (err) this.log.error({ err }, 'subscribe failed');
@@ -127,6 +130,11 @@ export class IngestWorker {
 
   private onMessage(topic: string, payload: Buffer): void {
     try {
+      if (isConfigResultTopic(topic)) {
+        const rejected = handleConfigResult(this.deps.store, topic, payload, this.now());
+        if (rejected) this.reject(rejected, { topic });
+        return;
+      }
       const t = parseDistrictTopic(topic);
       if (!t) return this.reject('topic', { topic });
       if (t.kind === 'events') this.onBatch(t.roomId, topic, payload);
