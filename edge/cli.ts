@@ -8,6 +8,7 @@ import { defaultDemoDataDir, demoConfigYaml } from './config/demo.js';
 import { builtinDrivers } from './devices/registry.js';
 import { startService } from './service.js';
 import { createLogger } from './util/logger.js';
+import { LogRing } from './util/log-ring.js';
 import { systemClock } from './util/clock.js';
 import { packageInfo } from './util/package-info.js';
 import { hashPassword } from './security/passwords.js';
@@ -80,9 +81,22 @@ async function cmdStart(opts: { config?: string; 'data-dir'?: string }): Promise
     }
     throw e;
   }
-  const logger = createLogger({ level: config.log.level });
+  const logRing = new LogRing();
+  const logger = createLogger({ level: config.log.level, ring: logRing });
   if (!configFile) logger.info({ dataDir: config.dataDir }, 'no config given: running the simulated demo room');
-  const service = await startService({ config, registry, logger, clock: systemClock, demo: !configFile });
+  // A remote `service.restart` stops the service like SIGTERM and exits with RESTART_EXIT_CODE;
+  // systemd's Restart=always (docs/classroom-edge.service) starts it again.
+  let restartRequested: ((reason: string) => void) | undefined;
+  let restarting = false;
+  const service = await startService({
+    config,
+    registry,
+    logger,
+    clock: systemClock,
+    demo: !configFile,
+    logRing,
+    restart: (reason) => restartRequested?.(reason),
+  });
 
   await new Promise<void>((resolve) => {
     const onSignal = (sig: string) => {
@@ -91,12 +105,20 @@ async function cmdStart(opts: { config?: string; 'data-dir'?: string }): Promise
       process.off('SIGINT', onSignal);
       resolve();
     };
+    restartRequested = (reason) => {
+      logger.warn({ reason }, 'restart requested: stopping; systemd starts the service again');
+      restarting = true;
+      onSignal('restart');
+    };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
   await service.stop();
-  return 0;
+  return restarting ? RESTART_EXIT_CODE : 0;
 }
+
+/** Exit code after a remote restart (EX_TEMPFAIL): systemd restarts on it with Restart=always or on-failure. */
+const RESTART_EXIT_CODE = 75;
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({

@@ -24,6 +24,9 @@ import type { Clock } from './util/clock.js';
 import type { Logger } from './util/logger.js';
 import { packageInfo } from './util/package-info.js';
 import { DatasetDownlink } from '../sync/datasets-downlink.js';
+import { CommandRegistry, RemoteCommands } from '../sync/remote-commands.js';
+import { registerBuiltinCommands } from '../sync/remote-command-handlers.js';
+import type { LogRing } from './util/log-ring.js';
 import { Uplink } from '../sync/uplink.js';
 
 export interface ServiceContext {
@@ -35,6 +38,10 @@ export interface ServiceContext {
   clock: Clock;
   /** Re-evaluation periods of the lesson clock and attendance (simulated days in tests run them fast). */
   timing?: ClassroomTiming;
+  /** The ring of recent log records the logger writes to (for the `logs.recent` remote command). */
+  logRing?: LogRing;
+  /** Stops the service and exits so that systemd starts it again (the `service.restart` remote command). */
+  restart?: (reason: string) => void;
 }
 
 export interface RunningService {
@@ -48,6 +55,8 @@ export interface RunningService {
   readonly classroom: Classroom;
   /** The district link (uplink), when `cloud` is configured and it could start. */
   readonly sync: Uplink | null;
+  /** The technicians' remote commands from the district (when the link runs): `register` adds commands. */
+  readonly remoteCommands: CommandRegistry | null;
   /** Where first-start credentials were written, if this start created them. */
   readonly createdCredentialsFile: string | null;
   raiseAlert(alert: Omit<AlertMessage, 'id' | 'ts'>): Promise<void>;
@@ -92,6 +101,7 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
     let broker: Broker | undefined;
     let classroom: Classroom | undefined;
     let sync: Uplink | null = null;
+    let remoteCommands: CommandRegistry | null = null;
     const taps: TapSink = {
       lessonIdFor: (ts) => classroom?.tapLessonIdFor(ts),
       handle: async (tap) => classroom?.onCardTap(tap),
@@ -171,6 +181,22 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
           onRejected: () => metrics.syncErrors.inc({ reason: 'malformed-dataset' }),
         });
         uplink.subscribe(downlink.subscription, (topic, payload) => void downlink.handle(topic, payload));
+        remoteCommands = new CommandRegistry();
+        registerBuiltinCommands(remoteCommands, { devices, scenes, logRing: ctx.logRing ?? null, restart: ctx.restart ?? null });
+        const executor = new RemoteCommands({
+          roomId: config.room.id,
+          store,
+          clock,
+          logger,
+          registry: remoteCommands,
+          publish: (topic, msg) => uplink.publishUp(topic, msg),
+          onOutcome: (command, status) => {
+            metrics.remoteCommands.inc({ command, status });
+            if (status === 'malformed') metrics.syncErrors.inc({ reason: 'malformed-command' });
+          },
+        });
+        await executor.recover();
+        uplink.subscribe(executor.subscription, (topic, payload) => void executor.handle(topic, payload));
         for (const d of devices.list()) uplink.telemetry(d.deviceId, { deviceId: d.deviceId, kind: d.kind, driver: d.driver, online: d.online, state: d.state, lastError: d.lastError, ts: d.ts });
       } catch (e) {
         await uplink.stop();
@@ -221,6 +247,7 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
       credentials,
       classroom,
       sync,
+      remoteCommands,
       createdCredentialsFile: created?.file ?? null,
       raiseAlert,
       stop: () => {

@@ -225,11 +225,36 @@ CREATE INDEX card_taps_lesson ON card_taps (lesson_id);
 CREATE INDEX event_log_ts ON event_log (ts);
 `;
 
+/**
+ * Version 4 (issue 5, sync/remote-commands.ts): technicians' remote commands
+ * received from the district, keyed on the command id, so a command the
+ * broker delivers again is executed at most once (a redelivery gets the
+ * stored result again). `status` is 'running' while it executes; a row still
+ * running at start-up was interrupted (power cut, crash) and is not run again.
+ */
+const v4RemoteCommands = `
+CREATE TABLE remote_commands (
+  id          TEXT    PRIMARY KEY,
+  command     TEXT    NOT NULL,
+  technician  TEXT    NOT NULL,
+  role        TEXT    NOT NULL,
+  issued_at   INTEGER NOT NULL,
+  expires_at  INTEGER NOT NULL,
+  received_at INTEGER NOT NULL,
+  status      TEXT    NOT NULL CHECK (status IN ('running', 'ok', 'error', 'expired', 'rejected')),
+  result      TEXT    CHECK (result IS NULL OR json_valid(result)),
+  started_at  INTEGER,
+  finished_at INTEGER
+) STRICT;
+CREATE INDEX remote_commands_received ON remote_commands (received_at);
+`;
+
 /** The migrations this code knows, in order. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'initial', up: v1Initial },
   { version: 2, name: 'lessons-datasets', up: v2Lessons },
   { version: 3, name: 'attendance-behaviour', up: v3Attendance },
+  { version: 4, name: 'remote-commands', up: v4RemoteCommands },
 ];
 
 export function schemaVersion(db: Database.Database): number {
