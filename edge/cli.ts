@@ -34,7 +34,8 @@ Usage:
       Read a password on standard input, print its scrypt hash for config
       (broker.users[].passwordHash).
   classroom-edge cloud start --config FILE
-      Run the reference district cloud's ingest workers (docs/sync.md).
+      Run the reference district cloud: ingest workers, technicians' commands
+      and, with api: in its config, the technician HTTP API (docs/sync.md).
   classroom-edge kiosk [--url URL]
       Show the teacher's kiosk full screen: Electron if installed, else Chromium
       (default URL $CLASSROOM_EDGE_KIOSK_URL or http://127.0.0.1:8080/kiosk/; docs/kiosk.md).
