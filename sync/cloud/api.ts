@@ -132,13 +132,14 @@ export function createCloudApi(deps: CloudApiDeps): FastifyInstance {
   });
 
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
-    const tech = await deps.technicians.authenticate(req.headers.authorization);
+    const page = req.url === '/fleet' || req.url.startsWith('/fleet/') || req.url.startsWith('/fleet?');
+    const tech = await deps.technicians.authenticate(req.headers.authorization, { basic: page });
     if (!tech) {
       counts.authFailures++;
       log.warn({ ip: req.ip, url: req.url }, 'technician API request without a valid token');
       await reply
         .code(401)
-        .header('www-authenticate', 'Bearer realm="classroom-cloud"')
+        .header('www-authenticate', page ? 'Basic realm="classroom-cloud fleet", charset="UTF-8"' : 'Bearer realm="classroom-cloud"')
         .send({ error: { code: 'unauthorized', message: 'a valid technician token is required (Authorization: Bearer name:secret)' } });
       return reply;
     }

@@ -17,6 +17,7 @@ import { z } from 'zod';
 import type { Logger } from '../../edge/util/logger.js';
 import { createCloudApi } from './api.js';
 import { CloudCommands, CommandLink } from './commands.js';
+import { registerFleet } from './fleet.js';
 import { CloudStore } from './store.js';
 import { roomEntrySchema, technicianSchema, Technicians } from './technicians.js';
 import { IngestWorker } from './worker.js';
@@ -160,6 +161,7 @@ export async function startCloud(config: CloudConfigFile, logger: Logger): Promi
         maxWaitMs: config.commands.maxWaitMs,
         https: tls ? { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) } : null,
       });
+      registerFleet(api, { store, commands, technicians });
       await api.listen({ port: config.api.port, host: config.api.host });
       const addr = api.server.address();
       apiPort = addr && typeof addr === 'object' ? addr.port : config.api.port;

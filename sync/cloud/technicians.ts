@@ -52,10 +52,15 @@ export class Technicians {
     this.schools = new Map(rooms.map((r) => [r.id, r.school]));
   }
 
-  /** The technician of an `Authorization: Bearer name:secret` header, or null. */
-  async authenticate(header: string | undefined): Promise<Technician | null> {
-    if (!header?.startsWith('Bearer ')) return null;
-    const token = header.slice(7).trim();
+  /**
+   * The technician of an `Authorization: Bearer name:secret` header, or null. With `basic`, also
+   * `Basic base64(name:secret)` (the fleet page: a browser's form cannot send a Bearer header).
+   */
+  async authenticate(header: string | undefined, opts: { basic?: boolean } = {}): Promise<Technician | null> {
+    let token: string;
+    if (header?.startsWith('Bearer ')) token = header.slice(7).trim();
+    else if (opts.basic && header?.startsWith('Basic ')) token = Buffer.from(header.slice(6), 'base64').toString('utf8');
+    else return null;
     const colon = token.indexOf(':');
     if (colon <= 0 || token.length > 512) return null;
     const tech = this.byName.get(token.slice(0, colon));

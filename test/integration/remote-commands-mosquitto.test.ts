@@ -123,6 +123,11 @@ describe('technicians\' remote commands over mosquitto', () => {
     const devices = await api('GET', `/api/rooms/${ROOM}/devices`, WANG);
     await waitFor(async () => (await api('GET', `/api/rooms/${ROOM}/devices`, WANG)).json.devices?.some((d: { deviceId: string; online: boolean }) => d.deviceId === 'panel' && d.online), 10_000, 'panel telemetry');
     expect(devices.status).toBe(200);
+    // The fleet page (Basic credentials, as a browser sends them) shows the room online.
+    const fleet = await fetch(`http://127.0.0.1:${cloud.apiPort}/fleet`, { headers: { authorization: `Basic ${Buffer.from('wang:wang-token-0123456789').toString('base64')}` } });
+    expect(fleet.status).toBe(200);
+    const html = await fleet.text();
+    expect(html).toMatch(new RegExp(`<td>${ROOM}</td><td>jy-0101</td><td class="on">在线</td>`));
   });
 
   it('a command outside the technician\'s scope or role is refused with a reason and audited; nothing is sent', async () => {

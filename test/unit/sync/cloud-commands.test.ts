@@ -13,6 +13,7 @@ import { hashPassword } from '../../../edge/security/passwords.js';
 import { silentLogger } from '../../../edge/util/logger.js';
 import { createCloudApi } from '../../../sync/cloud/api.js';
 import { CloudCommands } from '../../../sync/cloud/commands.js';
+import { FLEET_CSP, registerFleet } from '../../../sync/cloud/fleet.js';
 import { CloudStore } from '../../../sync/cloud/store.js';
 import { Technicians, type Technician } from '../../../sync/cloud/technicians.js';
 import { districtTopics, encodeMessage, remoteCommandSchema, type CommandResultMessage } from '../../../sync/protocol.js';
@@ -174,6 +175,7 @@ describe('technician HTTP API', () => {
   async function api() {
     const s = setup();
     const app = createCloudApi({ store, commands: s.commands, technicians: s.technicians, logger: silentLogger(), now: () => T0 + 5000 });
+    registerFleet(app, { store, commands: s.commands, technicians: s.technicians, now: () => T0 + 5000, waitMs: 0 });
     cleanup.unshift(() => void app.close());
     return { ...s, app };
   }
@@ -184,7 +186,7 @@ describe('technician HTTP API', () => {
     for (const url of ['/api/rooms', '/api/audit', '/api/rooms/jy-0101-r203/devices', '/api/commands/x', '/fleet', '/nothing']) {
       const r = await app.inject({ url });
       expect(r.statusCode, url).toBe(401);
-      expect(r.headers['www-authenticate']).toContain('Bearer');
+      expect(r.headers['www-authenticate']).toContain(url === '/fleet' ? 'Basic' : 'Bearer');
     }
     expect((await app.inject({ url: '/api/rooms', headers: { authorization: 'Bearer wang:wrong' } })).statusCode).toBe(401);
   });
@@ -217,6 +219,38 @@ describe('technician HTTP API', () => {
     expect(bad.statusCode).toBe(400);
     const audit = await app.inject({ url: '/api/audit', headers: wang });
     expect((audit.json() as { entries: Array<{ outcome: string }> }).entries.map((e) => e.outcome)).toEqual(['refused', 'issued']);
+    expect(published).toHaveLength(1);
+  });
+
+  it('the fleet page: Basic or Bearer, no scripts, rooms in scope, a command form guarded by a CSRF token', async () => {
+    const { app, published } = await api();
+    const anon = await app.inject({ url: '/fleet' });
+    expect(anon.statusCode).toBe(401);
+    expect(anon.headers['www-authenticate']).toContain('Basic');
+    // Basic is for the page only: the JSON API still wants a Bearer token.
+    const basic = { authorization: `Basic ${Buffer.from('wang:wang-secret-0123456789').toString('base64')}` };
+    expect((await app.inject({ url: '/api/rooms', headers: basic })).statusCode).toBe(401);
+    const r = await app.inject({ url: '/fleet', headers: basic });
+    expect(r.statusCode).toBe(200);
+    expect(r.headers['content-security-policy']).toBe(FLEET_CSP);
+    expect(r.body).not.toMatch(/<script/i);
+    expect(r.body).toContain('<html lang="zh-CN">');
+    expect(r.body).toContain('教室设备总览');
+    expect(r.body).toContain('jy-0101-r203');
+    expect(r.body).not.toContain('jy-0202-r101');
+    expect(r.body).not.toContain('service.restart');
+    expect((await app.inject({ url: '/fleet?lang=en', headers: wang })).body).toContain('Classroom fleet');
+    const csrf = /name="csrf" value="([^"]+)"/.exec(r.body)![1]!;
+    const post = (form: Record<string, string>) =>
+      app.inject({ method: 'POST', url: '/fleet/commands', headers: { ...basic, 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams(form).toString() });
+    expect((await post({ room: 'jy-0101-r203', command: 'devices.list', args: '{}', csrf: 'forged' })).statusCode).toBe(403);
+    expect(published).toHaveLength(0);
+    const refused = await post({ room: 'jy-0202-r101', command: 'devices.list', args: '{}', csrf });
+    expect(refused.statusCode).toBe(403);
+    expect(refused.body).toContain('outside the scope of wang');
+    const ok = await post({ room: 'jy-0101-r203', command: 'device.command', args: '{"device":"panel","command":"power","args":{"on":true}}', csrf });
+    expect(ok.statusCode).toBe(200);
+    expect(ok.body).toContain('&quot;status&quot;: &quot;pending&quot;');
     expect(published).toHaveLength(1);
   });
 });
