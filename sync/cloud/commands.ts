@@ -182,15 +182,15 @@ export class CloudCommands {
     const current = this.get(id);
     if (!current || current.status !== 'pending' || ms <= 0) return current;
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
+      const done = () => {
         clearTimeout(timer);
+        this.results.off(id, done);
         resolve();
-      }
-      this.results.once(id, done);
+      };
+      const timer = setTimeout(done, ms);
       timer.unref?.();
+      this.results.on(id, done);
     });
-    this.results.removeAllListeners(id);
     return this.get(id);
   }
 

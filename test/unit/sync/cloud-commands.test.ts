@@ -129,11 +129,13 @@ describe('cloud commands', () => {
     const out = commands.issue(techs[0]!, 'jy-0101-r203', 'devices.list', {});
     const id = out.ok ? out.command.id : '';
     const waiting = commands.wait(id, 5000);
+    const second = commands.wait(id, 5000); // two technicians waiting on the same command both hear of it
     commands.onResultMessage(districtTopics('jy-0202-r101').commandResults, encodeMessage(result(id, 'jy-0202-r101')));
     commands.onResultMessage(districtTopics('jy-0101-r203').commandResults, Buffer.from('{nope'));
     expect(commands.get(id)!.status).toBe('pending');
     commands.onResultMessage(districtTopics('jy-0101-r203').commandResults, encodeMessage(result(id, 'jy-0101-r203')));
     expect((await waiting)!.status).toBe('ok');
+    expect((await second)!.status).toBe('ok');
     expect(commands.get(id)).toMatchObject({ status: 'ok', result: { state: { power: true } }, finishedAt: T0 + 20 });
     // The same result again (redelivery, or via the event log): ignored.
     expect(commands.applyResult(result(id, 'jy-0101-r203', { status: 'error', error: { code: 'x', message: 'y' } }), 'link')).toBe(false);
@@ -168,6 +170,21 @@ describe('cloud commands', () => {
     expect(commands.get(idB)).toMatchObject({ status: 'expired', error: { code: 'no-answer' } });
     expect(commands.applyResult(result(idB, 'jy-0101-r203', { status: 'expired', error: { code: 'expired', message: 'late' } }), 'link')).toBe(true);
     expect(commands.get(idB)).toMatchObject({ status: 'expired', error: { code: 'expired' } });
+  });
+});
+
+describe('cloud config', () => {
+  it('an API needs technicians; a technician is named once', async () => {
+    const { cloudConfigSchema } = await import('../../../sync/cloud/cli.js');
+    const base = { broker: { url: 'mqtts://x:8883', certFile: 'a', keyFile: 'b' }, database: 'c.db' };
+    const noTech = cloudConfigSchema.safeParse({ ...base, api: { port: 8443 } });
+    expect(noTech.success).toBe(false);
+    expect(noTech.error?.issues.map((i) => i.path.join('.'))).toEqual(['technicians']);
+    const t = { name: 'wang', tokenHash: hashes.wang, role: 'technician', schools: ['jy-0101'] };
+    const twice = cloudConfigSchema.safeParse({ ...base, api: { port: 8443 }, technicians: [t, t] });
+    expect(twice.error?.issues.map((i) => i.path.join('.'))).toEqual(['technicians.1.name']);
+    expect(cloudConfigSchema.safeParse({ ...base, api: { port: 8443 }, technicians: [{ ...t, tokenHash: 'plain' }] }).success).toBe(false);
+    expect(cloudConfigSchema.safeParse({ ...base, api: { port: 8443 }, technicians: [t] }).success).toBe(true);
   });
 });
 
