@@ -109,6 +109,8 @@ export interface RunningCloud {
   store: CloudStore;
   workers: IngestWorker[];
   commands: CloudCommands;
+  /** The MQTT client that publishes commands and hears results (tests stop it to lose the direct results). */
+  commandLink: CommandLink;
   /** The technician API when configured, listening. */
   api: FastifyInstance | null;
   apiPort: number | null;
@@ -179,6 +181,7 @@ export async function startCloud(config: CloudConfigFile, logger: Logger): Promi
     store,
     workers,
     commands,
+    commandLink: link,
     api,
     apiPort,
     stop: async () => {

@@ -347,7 +347,9 @@ export class CommandLink {
     await this.client.publishAsync(topic, payload, { qos: 1 });
   }
 
+  /** Idempotent; waits for in-flight publishes. */
   async stop(): Promise<void> {
+    if (this.stopping) return;
     this.stopping = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     const client = this.client;

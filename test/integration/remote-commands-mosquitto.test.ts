@@ -199,4 +199,18 @@ describe('technicians\' remote commands over mosquitto', () => {
     await waitFor(() => restarts.length === 1, 5000, 'the restart after the reply');
     expect(restarts[0]).toBe(`remote command ${r.json.id} by li`);
   });
+
+  it('a result whose direct message is lost still reaches the cloud through the event log', async () => {
+    await svc!.stop();
+    svc = null;
+    const r = await api('POST', `/api/rooms/${ROOM}/commands`, WANG, { command: 'devices.list', ttlMs: 60_000 });
+    expect(r.status).toBe(202);
+    // Nobody hears up/command-results any more: the cloud's command client is gone (after its publish went out).
+    await cloud.commandLink.stop();
+    svc = await startEdge();
+    await waitFor(() => edgeAudit().some((a) => a.action === 'remote:devices.list' && JSON.parse(a.args).commandId === r.json.id), 10_000, 'the edge to run it');
+    const final = (await api('GET', `/api/commands/${r.json.id}?wait=15000`, WANG)).json;
+    expect(final).toMatchObject({ status: 'ok', result: { devices: [{ deviceId: 'panel' }] } });
+    expect(cloud.store.events(ROOM).filter((e) => e.stream === 'command' && e.entityId === r.json.id)).toHaveLength(1);
+  }, 60_000);
 });
