@@ -9,6 +9,7 @@ import { builtinDrivers } from './devices/registry.js';
 import { startService } from './service.js';
 import { collectAfterStartup } from './util/startup-gc.js';
 import { createLogger } from './util/logger.js';
+import { LogRing } from './util/log-ring.js';
 import { systemClock } from './util/clock.js';
 import { packageInfo } from './util/package-info.js';
 import { hashPassword } from './security/passwords.js';
@@ -37,7 +38,8 @@ Usage:
       Read a password on standard input, print its scrypt hash for config
       (broker.users[].passwordHash).
   classroom-edge cloud start --config FILE
-      Run the reference district cloud's ingest workers (docs/sync.md).
+      Run the reference district cloud: ingest workers, technicians' commands
+      and, with api: in its config, the technician HTTP API (docs/sync.md).
   classroom-edge cloud push-config --config FILE --room ROOM --file CONFIG.yaml [--wait [--timeout S]]
       Push devices and scenes (or a whole edge config) to a room as its next
       config version; with --wait, print the room's result (docs/config-push.md).
@@ -89,9 +91,22 @@ async function cmdStart(opts: { config?: string; 'data-dir'?: string }): Promise
     }
     throw e;
   }
-  const logger = createLogger({ level: config.log.level });
+  const logRing = new LogRing();
+  const logger = createLogger({ level: config.log.level, ring: logRing });
   if (!configFile) logger.info({ dataDir: config.dataDir }, 'no config given: running the simulated demo room');
-  const service = await startService({ config, registry, logger, clock: systemClock, demo: !configFile });
+  // A remote `service.restart` stops the service like SIGTERM and exits with RESTART_EXIT_CODE;
+  // systemd's Restart=always (docs/classroom-edge.service) starts it again.
+  let restartRequested: ((reason: string) => void) | undefined;
+  let restarting = false;
+  const service = await startService({
+    config,
+    registry,
+    logger,
+    clock: systemClock,
+    demo: !configFile,
+    logRing,
+    restart: (reason) => restartRequested?.(reason),
+  });
   const startupGc = collectAfterStartup(logger);
 
   await new Promise<void>((resolve) => {
@@ -101,13 +116,21 @@ async function cmdStart(opts: { config?: string; 'data-dir'?: string }): Promise
       process.off('SIGINT', onSignal);
       resolve();
     };
+    restartRequested = (reason) => {
+      logger.warn({ reason }, 'restart requested: stopping; systemd starts the service again');
+      restarting = true;
+      onSignal('restart');
+    };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
   clearTimeout(startupGc);
   await service.stop();
-  return 0;
+  return restarting ? RESTART_EXIT_CODE : 0;
 }
+
+/** Exit code after a remote restart (EX_TEMPFAIL): systemd restarts on it with Restart=always or on-failure. */
+const RESTART_EXIT_CODE = 75;
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({

@@ -112,6 +112,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
       labelNames: ['outcome'] as const,
       registers: [registry],
     }),
+    remoteCommands: new Counter({
+      name: 'classroom_edge_remote_commands_total',
+      help: "Technicians' remote commands from the district by command and status (ok, error, expired, rejected, duplicate)",
+      labelNames: ['command', 'status'] as const,
+      registers: [registry],
+    }),
   };
   return m;
 }

@@ -27,6 +27,9 @@ import { packageInfo } from './util/package-info.js';
 import { DatasetDownlink } from '../sync/datasets-downlink.js';
 import { ConfigDownlink } from '../sync/config-downlink.js';
 import { ConfigApplier, effectiveConfig } from './config/apply.js';
+import { CommandRegistry, RemoteCommands } from '../sync/remote-commands.js';
+import { registerBuiltinCommands, registerConfigCommand } from '../sync/remote-command-handlers.js';
+import type { LogRing } from './util/log-ring.js';
 import { Uplink } from '../sync/uplink.js';
 import { districtTopics } from '../sync/protocol.js';
 
@@ -39,6 +42,10 @@ export interface ServiceContext {
   clock: Clock;
   /** Re-evaluation periods of the lesson clock and attendance (simulated days in tests run them fast). */
   timing?: ClassroomTiming;
+  /** The ring of recent log records the logger writes to (for the `logs.recent` remote command). */
+  logRing?: LogRing;
+  /** Stops the service and exits so that systemd starts it again (the `service.restart` remote command). */
+  restart?: (reason: string) => void;
 }
 
 export interface RunningService {
@@ -54,6 +61,8 @@ export interface RunningService {
   readonly sync: Uplink | null;
   /** Configuration pushes (docs/config-push.md): `applyConfigPush` for the downlink and technicians' commands. */
   readonly configPush: ConfigApplier;
+  /** The technicians' remote commands from the district (when the link runs): `register` adds commands. */
+  readonly remoteCommands: CommandRegistry | null;
   /** Where first-start credentials were written, if this start created them. */
   readonly createdCredentialsFile: string | null;
   raiseAlert(alert: Omit<AlertMessage, 'id' | 'ts'>): Promise<void>;
@@ -106,6 +115,7 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
     let broker: Broker | undefined;
     let classroom: Classroom | undefined;
     let sync: Uplink | null = null;
+    let remoteCommands: CommandRegistry | null = null;
     const taps: TapSink = {
       lessonIdFor: (ts) => classroom?.tapLessonIdFor(ts),
       handle: async (tap) => classroom?.onCardTap(tap),
@@ -220,6 +230,23 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
         });
         uplink.subscribe(configDownlink.subscription, (topic, payload) => void configDownlink.handle(topic, payload));
         for (const i of interrupted) if (i.row.source === 'cloud') await configDownlink.report(i.result);
+        remoteCommands = new CommandRegistry();
+        registerBuiltinCommands(remoteCommands, { devices, scenes, logRing: ctx.logRing ?? null, restart: ctx.restart ?? null });
+        registerConfigCommand(remoteCommands, configPush);
+        const executor = new RemoteCommands({
+          roomId: config.room.id,
+          store,
+          clock,
+          logger,
+          registry: remoteCommands,
+          publish: (topic, msg) => uplink.publishUp(topic, msg),
+          onOutcome: (command, status) => {
+            metrics.remoteCommands.inc({ command, status });
+            if (status === 'malformed') metrics.syncErrors.inc({ reason: 'malformed-command' });
+          },
+        });
+        await executor.recover();
+        uplink.subscribe(executor.subscription, (topic, payload) => void executor.handle(topic, payload));
         for (const d of devices.list()) uplink.telemetry(d.deviceId, { deviceId: d.deviceId, kind: d.kind, driver: d.driver, online: d.online, state: d.state, lastError: d.lastError, ts: d.ts });
       } catch (e) {
         await uplink.stop();
@@ -272,6 +299,7 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
       classroom,
       sync,
       configPush,
+      remoteCommands,
       createdCredentialsFile: created?.file ?? null,
       raiseAlert,
       stop: () => {

@@ -10,6 +10,8 @@
  * - `up/status`              edge, retained: online/offline (the MQTT last will says offline)
  * - `up/telemetry/{deviceId}` edge, retained: the device's latest state (latest wins)
  * - `down/receipts`          cloud -> edge, QoS 1: verdicts on lesson receipts (sync/receipt-protocol.ts)
+ * - `down/commands`          cloud -> edge, QoS 1: a technician's remote command
+ * - `up/command-results`     edge -> cloud, QoS 1: its result (see "Technicians' remote commands")
  *
  * Encoding: JSON text, gzipped when that pays. Decoding tells gzip by its
  * magic bytes 1F 8B and JSON by '{', bounds both sizes (gzip bombs) and never
@@ -117,6 +119,64 @@ export const telemetrySchema = z
   .strict();
 export type Telemetry = z.infer<typeof telemetrySchema>;
 
+// --- Technicians' remote commands (docs/sync.md, "Technicians' remote commands") ---
+
+/** A command message is small (its args); a result may carry a device list or log lines. */
+export const MAX_COMMAND_BYTES = 64 * 1024;
+export const MAX_COMMAND_RESULT_BYTES = 256 * 1024;
+/** Decode limits of the two messages (applied to the received and the inflated size). */
+export const COMMAND_LIMITS = { maxCompressedBytes: MAX_COMMAND_BYTES, maxDecompressedBytes: MAX_COMMAND_BYTES } as const;
+export const COMMAND_RESULT_LIMITS = { maxCompressedBytes: MAX_COMMAND_RESULT_BYTES, maxDecompressedBytes: MAX_COMMAND_RESULT_BYTES } as const;
+
+/** Command names: `devices.list`, `device.command`, ... (dotted lower-case words). */
+export const commandNameSchema = z.string().min(1).max(64).regex(/^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)*$/, 'dotted lower-case words, e.g. device.command');
+export const COMMAND_ROLES = ['technician', 'admin'] as const;
+export type CommandRole = (typeof COMMAND_ROLES)[number];
+const commandIdSchema = z.uuid();
+
+export const remoteCommandSchema = z
+  .object({
+    v: z.literal(PROTOCOL_VERSION),
+    roomId: linkIdSchema,
+    /** Random UUID: the edge executes a command id at most once. */
+    id: commandIdSchema,
+    issuedBy: z
+      .object({
+        technician: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.@-]+$/, 'letters, digits and _ . @ - only'),
+        role: z.enum(COMMAND_ROLES),
+      })
+      .strict(),
+    issuedAt: msSchema,
+    /** Cloud wall-clock ms after which the edge must not execute it (status `expired`). */
+    expiresAt: msSchema,
+    command: commandNameSchema,
+    args: z.record(z.string(), z.unknown()).default({}),
+  })
+  .strict()
+  .refine((c) => c.expiresAt >= c.issuedAt, { path: ['expiresAt'], message: 'must not be before issuedAt' });
+export type RemoteCommand = z.infer<typeof remoteCommandSchema>;
+
+export const COMMAND_STATUSES = ['ok', 'error', 'expired', 'rejected'] as const;
+export type CommandStatus = (typeof COMMAND_STATUSES)[number];
+
+export const commandErrorSchema = z.object({ code: z.string().min(1).max(64), message: z.string().max(2000) }).strict();
+
+export const commandResultSchema = z
+  .object({
+    v: z.literal(PROTOCOL_VERSION),
+    roomId: linkIdSchema,
+    id: commandIdSchema,
+    /** ok: done; error: ran and failed; expired: arrived after expiresAt, not run; rejected: refused by the edge, not run. */
+    status: z.enum(COMMAND_STATUSES),
+    result: z.unknown().optional(),
+    error: commandErrorSchema.optional(),
+    startedAt: msSchema,
+    finishedAt: msSchema,
+  })
+  .strict()
+  .refine((r) => r.status === 'ok' || r.error !== undefined, { path: ['error'], message: 'a result that is not ok says why' });
+export type CommandResultMessage = z.infer<typeof commandResultSchema>;
+
 export const districtTopics = (roomId: string) => {
   const r = `${TOPIC_ROOT}${roomId}/`;
   return {
@@ -125,6 +185,8 @@ export const districtTopics = (roomId: string) => {
     receipts: `${r}down/receipts`,
     status: `${r}up/status`,
     telemetry: (deviceId: string) => `${r}up/telemetry/${deviceId}`,
+    commands: `${r}down/commands`,
+    commandResults: `${r}up/command-results`,
   };
 };
 
@@ -133,10 +195,11 @@ export const CLOUD_SUBSCRIPTIONS = {
   events: `${TOPIC_ROOT}+/up/events`,
   status: `${TOPIC_ROOT}+/up/status`,
   telemetry: `${TOPIC_ROOT}+/up/telemetry/+`,
+  commandResults: `${TOPIC_ROOT}+/up/command-results`,
 };
 
 export type DistrictTopic =
-  | { kind: 'events' | 'ack' | 'status' | 'receipts'; roomId: string }
+  | { kind: 'events' | 'ack' | 'status' | 'receipts' | 'commands' | 'command-results'; roomId: string }
   | { kind: 'telemetry'; roomId: string; deviceId: string };
 
 /** Parses a district topic; null for anything else (or an id that is not a valid link id). */
@@ -149,6 +212,8 @@ export function parseDistrictTopic(topic: string): DistrictTopic | null {
   if (dir === 'up' && what === 'status' && deviceId === undefined) return { kind: 'status', roomId };
   if (dir === 'down' && what === 'ack' && deviceId === undefined) return { kind: 'ack', roomId };
   if (dir === 'down' && what === 'receipts' && deviceId === undefined) return { kind: 'receipts', roomId };
+  if (dir === 'down' && what === 'commands' && deviceId === undefined) return { kind: 'commands', roomId };
+  if (dir === 'up' && what === 'command-results' && deviceId === undefined) return { kind: 'command-results', roomId };
   if (dir === 'up' && what === 'telemetry' && deviceId !== undefined && linkIdSchema.safeParse(deviceId).success) {
     return { kind: 'telemetry', roomId, deviceId };
   }

@@ -273,6 +273,30 @@ CREATE TABLE config_versions (
 CREATE INDEX config_versions_status ON config_versions (status);
 `;
 
+/**
+ * Version 6 (issue 5, sync/remote-commands.ts): technicians' remote commands
+ * received from the district, keyed on the command id, so a command the
+ * broker delivers again is executed at most once (a redelivery gets the
+ * stored result again). `status` is 'running' while it executes; a row still
+ * running at start-up was interrupted (power cut, crash) and is not run again.
+ */
+const v6RemoteCommands = `
+CREATE TABLE remote_commands (
+  id          TEXT    PRIMARY KEY,
+  command     TEXT    NOT NULL,
+  technician  TEXT    NOT NULL,
+  role        TEXT    NOT NULL,
+  issued_at   INTEGER NOT NULL,
+  expires_at  INTEGER NOT NULL,
+  received_at INTEGER NOT NULL,
+  status      TEXT    NOT NULL CHECK (status IN ('running', 'ok', 'error', 'expired', 'rejected')),
+  result      TEXT    CHECK (result IS NULL OR json_valid(result)),
+  started_at  INTEGER,
+  finished_at INTEGER
+) STRICT;
+CREATE INDEX remote_commands_received ON remote_commands (received_at);
+`;
+
 /** The migrations this code knows, in order. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'initial', up: v1Initial },
@@ -280,6 +304,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 3, name: 'attendance-behaviour', up: v3Attendance },
   { version: 4, name: 'lesson-sync-receipts', up: v4LessonSync },
   { version: 5, name: 'config-versions', up: v5ConfigVersions },
+  { version: 6, name: 'remote-commands', up: v6RemoteCommands },
 ];
 
 export function schemaVersion(db: Database.Database): number {

@@ -6,13 +6,22 @@
  *   database: /var/lib/classroom-cloud/cloud.db
  *   workers: 2            # ingest workers in this process (shared subscription)
  *   clientIdPrefix: cloud-worker
+ *   api: { port: 8443, host: 0.0.0.0, tls: { certFile, keyFile } }   # technician API (sync/cloud/api.ts)
+ *   technicians: [ { name, tokenHash, role: technician|admin, schools: [jy-0101] } ]
+ *   rooms: [ { id: jy-0101-r203, school: jy-0101 } ]                 # else school = room id minus its last -segment
+ *   commands: { ttlMs: 60000, maxWaitMs: 30000 }
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { Logger } from '../../edge/util/logger.js';
+import { createCloudApi } from './api.js';
+import { CloudCommands, CommandLink } from './commands.js';
+import { registerFleet } from './fleet.js';
 import { CloudStore } from './store.js';
+import { roomEntrySchema, technicianSchema, Technicians } from './technicians.js';
 import { IngestWorker } from './worker.js';
+import type { FastifyInstance } from 'fastify';
 
 export const cloudConfigSchema = z
   .object({
@@ -44,8 +53,38 @@ export const cloudConfigSchema = z
     log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') }).strict().default({ level: 'info' }),
     /** A room whose clock is off by more than this is flagged (sync/cloud/clock.ts; default 120000 ms). */
     skewThresholdMs: z.number().int().min(1000).max(7 * 86_400_000).optional(),
+    /** The technician HTTP API; absent: no API (ingest only). */
+    api: z
+      .object({
+        port: z.number().int().min(0).max(65535),
+        host: z.string().min(1).default('127.0.0.1'),
+        /** HTTPS; without it the API serves plain HTTP, for loopback behind a TLS proxy only. */
+        tls: z.object({ certFile: z.string().min(1), keyFile: z.string().min(1) }).strict().optional(),
+      })
+      .strict()
+      .optional(),
+    technicians: z.array(technicianSchema).default([]),
+    /** Rooms and their schools (technicians' scope); unlisted rooms: the id without its last `-segment`. */
+    rooms: z.array(roomEntrySchema).default([]),
+    commands: z
+      .object({
+        /** A command not executed by then is expired on the edge (default 60 s). */
+        ttlMs: z.number().int().min(1000).max(3_600_000).default(60_000),
+        /** Longest `?wait=` of the API (default 30 s). */
+        maxWaitMs: z.number().int().min(0).max(120_000).default(30_000),
+      })
+      .strict()
+      .default({ ttlMs: 60_000, maxWaitMs: 30_000 }),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    const names = new Set<string>();
+    c.technicians.forEach((t, i) => {
+      if (names.has(t.name)) ctx.addIssue({ code: 'custom', path: ['technicians', i, 'name'], message: `technician ${t.name} appears twice` });
+      names.add(t.name);
+    });
+    if (c.api && c.technicians.length === 0) ctx.addIssue({ code: 'custom', path: ['technicians'], message: 'the API needs at least one technician (no anonymous access)' });
+  });
 export type CloudConfigFile = z.infer<typeof cloudConfigSchema>;
 
 export class CloudConfigError extends Error {
@@ -71,6 +110,12 @@ export function loadCloudConfig(file: string): CloudConfigFile {
 export interface RunningCloud {
   store: CloudStore;
   workers: IngestWorker[];
+  commands: CloudCommands;
+  /** The MQTT client that publishes commands and hears results (tests stop it to lose the direct results). */
+  commandLink: CommandLink;
+  /** The technician API when configured, listening. */
+  api: FastifyInstance | null;
+  apiPort: number | null;
   stop(): Promise<void>;
 }
 
@@ -87,11 +132,64 @@ export async function startCloud(config: CloudConfigFile, logger: Logger): Promi
     store.close();
     throw e;
   }
-  logger.info({ workers: workers.length, database: config.database, url: config.broker.url }, 'district cloud ingest started');
+  // Technicians' commands: their own MQTT client (the workers' credentials, its own client id), the API.
+  const technicians = new Technicians(config.technicians, config.rooms);
+  let link: CommandLink | null = null;
+  const commands = new CloudCommands({
+    store,
+    technicians,
+    logger,
+    publish: (topic, payload) => (link ? link.publish(topic, payload) : Promise.reject(new Error('command link not started'))),
+    defaultTtlMs: config.commands.ttlMs,
+  });
+  link = new CommandLink({ broker: config.broker, clientId: `${config.clientIdPrefix}-commands`, logger, onResult: (t, p) => commands.onResultMessage(t, p) });
+  const sweeper = setInterval(() => {
+    try {
+      commands.sweep();
+    } catch (err) {
+      logger.error({ err }, 'command sweep failed');
+    }
+  }, 1000);
+  sweeper.unref?.();
+  let api: FastifyInstance | null = null;
+  let apiPort: number | null = null;
+  try {
+    await link.start();
+    if (config.api) {
+      const tls = config.api.tls;
+      api = createCloudApi({
+        store,
+        commands,
+        technicians,
+        logger,
+        maxWaitMs: config.commands.maxWaitMs,
+        https: tls ? { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) } : null,
+      });
+      registerFleet(api, { store, commands, technicians });
+      await api.listen({ port: config.api.port, host: config.api.host });
+      const addr = api.server.address();
+      apiPort = addr && typeof addr === 'object' ? addr.port : config.api.port;
+    }
+  } catch (e) {
+    clearInterval(sweeper);
+    await api?.close();
+    await link.stop();
+    await Promise.all(workers.map((w) => w.stop({ force: true })));
+    store.close();
+    throw e;
+  }
+  logger.info({ workers: workers.length, database: config.database, url: config.broker.url, apiPort }, 'district cloud ingest started');
   return {
     store,
     workers,
+    commands,
+    commandLink: link,
+    api,
+    apiPort,
     stop: async () => {
+      clearInterval(sweeper);
+      await api?.close();
+      await link.stop();
       await Promise.all(workers.map((w) => w.stop()));
       store.close();
     },

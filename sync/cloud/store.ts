@@ -54,6 +54,40 @@ CREATE TABLE IF NOT EXISTS config_pushes (
   result_at INTEGER,
   PRIMARY KEY (room_id, version)
 ) STRICT;
+-- Technicians' remote commands (sync/cloud/commands.ts): one row per command id, its result when it comes back.
+CREATE TABLE IF NOT EXISTS commands (
+  id          TEXT PRIMARY KEY,
+  room_id     TEXT NOT NULL,
+  technician  TEXT NOT NULL,
+  role        TEXT NOT NULL,
+  command     TEXT NOT NULL,
+  args        TEXT NOT NULL,
+  issued_at   INTEGER NOT NULL,
+  expires_at  INTEGER NOT NULL,
+  -- pending until a result; 'expired' with error no-answer when none came within the TTL
+  status      TEXT NOT NULL CHECK (status IN ('pending', 'ok', 'error', 'expired', 'rejected')),
+  result      TEXT,
+  error       TEXT,
+  started_at  INTEGER,
+  finished_at INTEGER,
+  updated_at  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS commands_pending ON commands (status, expires_at);
+-- The cloud's audit of technicians' actions: every command issued or refused, every result.
+CREATE TABLE IF NOT EXISTS cloud_audit (
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  ts          INTEGER NOT NULL,
+  technician  TEXT NOT NULL,
+  role        TEXT NOT NULL,
+  room_id     TEXT NOT NULL,
+  action      TEXT NOT NULL,
+  command_id  TEXT,
+  outcome     TEXT NOT NULL,
+  detail      TEXT
+) STRICT;
+CREATE INDEX IF NOT EXISTS cloud_audit_ts ON cloud_audit (ts);
+-- Finds a command's result that came up through the event log (stream 'command', entity_id = command id).
+CREATE INDEX IF NOT EXISTS events_entity ON events (room_id, stream, entity_id);
 `;
 
 export interface CommitResult {

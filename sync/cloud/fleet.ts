@@ -1,0 +1,166 @@
+/**
+ * The fleet page of the reference cloud (docs/sync.md, "Fleet page"):
+ * server-rendered HTML on the technician API's server, no scripts at all
+ * (CSP `default-src 'none'`, the one style by hash, forms only to this
+ * origin). It lists the technician's rooms (online/offline, sync, device
+ * health) and has a command form that issues through the same CloudCommands
+ * as the API, so scope, role and audit are the same.
+ *
+ * A browser cannot add a Bearer header to a form, so the page (only the page)
+ * also takes Basic credentials: user = technician name, password = token
+ * secret; the API's onRequest hook asks for them (sync/cloud/api.ts). Forms
+ * carry a CSRF token (HMAC of the technician name with a per-process key), so
+ * another site cannot submit a command with the browser's cached credentials.
+ *
+ * Text in zh-CN by default, English with `?lang=en`.
+ */
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { CloudCommands, CommandRecord } from './commands.js';
+import { roomSummary } from './api.js';
+import type { CloudStore } from './store.js';
+import { roleMay, TECHNICIAN_COMMANDS, type Technicians } from './technicians.js';
+
+const TEXT = {
+  'zh-CN': {
+    title: '教室设备总览',
+    room: '教室',
+    school: '学校',
+    status: '状态',
+    online: '在线',
+    offline: '离线',
+    lastBatch: '最近同步',
+    ackedSeq: '已确认序号',
+    devices: '设备（在线/总数）',
+    errors: '故障设备',
+    never: '从未',
+    secondsAgo: (s: number) => `${s} 秒前`,
+    sendCommand: '发送远程指令',
+    command: '指令',
+    args: '参数（JSON）',
+    send: '发送',
+    result: '指令结果',
+    back: '返回总览',
+    noRooms: '没有可管理的教室',
+    badArgs: '参数不是 JSON 对象',
+    badForm: '表单无效或已过期，请刷新页面',
+  },
+  en: {
+    title: 'Classroom fleet',
+    room: 'Room',
+    school: 'School',
+    status: 'Status',
+    online: 'online',
+    offline: 'offline',
+    lastBatch: 'Last sync',
+    ackedSeq: 'Acked seq',
+    devices: 'Devices (online/total)',
+    errors: 'Devices with errors',
+    never: 'never',
+    secondsAgo: (s: number) => `${s} s ago`,
+    sendCommand: 'Send a remote command',
+    command: 'Command',
+    args: 'Arguments (JSON)',
+    send: 'Send',
+    result: 'Command result',
+    back: 'Back to the fleet',
+    noRooms: 'No rooms in your scope',
+    badArgs: 'the arguments are not a JSON object',
+    badForm: 'invalid or stale form, reload the page',
+  },
+} as const;
+type Lang = keyof typeof TEXT;
+
+const STYLE =
+  'body{font-family:"Noto Sans CJK SC","Noto Sans SC",sans-serif;margin:24px;color:#1f2933}' +
+  'table{border-collapse:collapse}td,th{border:1px solid #cbd2d9;padding:4px 10px;text-align:left}' +
+  '.on{color:#1e7e34}.off{color:#b00020}pre{background:#f4f6f8;padding:12px;max-width:100ch;overflow:auto}';
+const STYLE_HASH = createHash('sha256').update(STYLE, 'utf8').digest('base64');
+export const FLEET_CSP = `default-src 'none'; style-src 'sha256-${STYLE_HASH}'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'`;
+
+const esc = (s: unknown): string =>
+  String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+
+function page(lang: Lang, title: string, body: string): string {
+  return `<!doctype html><html lang="${lang}"><head><meta charset="utf-8"><title>${esc(title)}</title><style>${STYLE}</style></head><body>${body}</body></html>`;
+}
+
+const formSchema = z.object({ room: z.string(), command: z.string(), args: z.string().max(16_000).default('{}'), csrf: z.string(), lang: z.string().optional() });
+
+export function registerFleet(app: FastifyInstance, deps: { store: CloudStore; commands: CloudCommands; technicians: Technicians; now?: () => number; waitMs?: number }): void {
+  const now = deps.now ?? Date.now;
+  const key = randomBytes(32);
+  const csrfFor = (name: string) => createHmac('sha256', key).update(name).digest('base64url');
+  const langOf = (q: unknown): Lang => ((q as { lang?: string } | undefined)?.lang === 'en' ? 'en' : 'zh-CN');
+  const html = (reply: { header: (k: string, v: string) => unknown; type: (t: string) => unknown }) => {
+    reply.header('content-security-policy', FLEET_CSP);
+    reply.header('x-content-type-options', 'nosniff');
+    reply.type('text/html; charset=utf-8');
+  };
+
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 32 * 1024 }, (_req, body, done) => {
+    done(null, Object.fromEntries(new URLSearchParams(String(body))));
+  });
+
+  app.get('/fleet', async (req, reply) => {
+    const tech = req.technician!;
+    const lang = langOf(req.query);
+    const t = TEXT[lang];
+    const rooms = deps.commands
+      .knownRooms()
+      .filter((r) => deps.technicians.inScope(tech, r))
+      .map((r) => roomSummary(deps.store, deps.technicians, r, now()));
+    const rows = rooms
+      .map(
+        (r) =>
+          `<tr><td>${esc(r.roomId)}</td><td>${esc(r.school ?? '')}</td>` +
+          `<td class="${r.online ? 'on' : 'off'}">${r.online ? t.online : t.offline}</td>` +
+          `<td>${r.sync.sinceLastBatchMs === null ? t.never : t.secondsAgo(Math.round(r.sync.sinceLastBatchMs / 1000))}</td>` +
+          `<td>${r.sync.ackedSeq}</td><td>${r.devices.online}/${r.devices.total}</td><td>${r.devices.withError}</td></tr>`,
+      )
+      .join('');
+    const commands = [...new Set([...TECHNICIAN_COMMANDS, 'service.restart'])].filter((c) => roleMay(tech.role, c));
+    const table = rooms.length
+      ? `<table><thead><tr><th>${t.room}</th><th>${t.school}</th><th>${t.status}</th><th>${t.lastBatch}</th><th>${t.ackedSeq}</th><th>${t.devices}</th><th>${t.errors}</th></tr></thead><tbody>${rows}</tbody></table>`
+      : `<p>${t.noRooms}</p>`;
+    const form =
+      `<h2>${t.sendCommand}</h2><form method="post" action="/fleet/commands">` +
+      `<input type="hidden" name="csrf" value="${esc(csrfFor(tech.name))}"><input type="hidden" name="lang" value="${lang}">` +
+      `<label>${t.room} <select name="room">${rooms.map((r) => `<option>${esc(r.roomId)}</option>`).join('')}</select></label> ` +
+      `<label>${t.command} <select name="command">${commands.map((c) => `<option>${esc(c)}</option>`).join('')}</select></label><br>` +
+      `<label>${t.args}<br><textarea name="args" rows="4" cols="60">{}</textarea></label><br><button type="submit">${t.send}</button></form>`;
+    html(reply);
+    return page(lang, t.title, `<h1>${t.title}</h1>${table}${form}`);
+  });
+
+  app.post('/fleet/commands', async (req, reply) => {
+    const tech = req.technician!;
+    const form = formSchema.safeParse(req.body ?? {});
+    const lang = form.success && form.data.lang === 'en' ? 'en' : 'zh-CN';
+    const t = TEXT[lang];
+    const expected = Buffer.from(csrfFor(tech.name));
+    const given = Buffer.from(form.success ? form.data.csrf : '');
+    html(reply);
+    if (!form.success || given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      return reply.code(403).send(page(lang, t.result, `<p>${t.badForm}</p><p><a href="/fleet?lang=${lang}">${t.back}</a></p>`));
+    }
+    let args: unknown;
+    try {
+      args = JSON.parse(form.data.args || '{}');
+    } catch {
+      args = null;
+    }
+    if (!args || typeof args !== 'object' || Array.isArray(args)) {
+      return reply.code(400).send(page(lang, t.result, `<p>${t.badArgs}</p><p><a href="/fleet?lang=${lang}">${t.back}</a></p>`));
+    }
+    const out = deps.commands.issue(tech, form.data.room, form.data.command, args as Record<string, unknown>);
+    let shown: CommandRecord | { error: { code: string; message: string } };
+    if (out.ok) shown = (await deps.commands.wait(out.command.id, deps.waitMs ?? 10_000)) ?? out.command;
+    else {
+      reply.code(out.status);
+      shown = { error: { code: out.status === 403 ? 'forbidden' : 'not-found', message: out.reason } };
+    }
+    return page(lang, t.result, `<h1>${t.result}</h1><pre>${esc(JSON.stringify(shown, null, 2))}</pre><p><a href="/fleet?lang=${lang}">${t.back}</a></p>`);
+  });
+}
