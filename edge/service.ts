@@ -165,6 +165,10 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
     const raiseAlert = async (a: Omit<AlertMessage, 'id' | 'ts'>) => {
       const alert: AlertMessage = { id: randomUUID(), ts: clock.now(), ...a };
       log.warn({ alert }, 'alert');
+      // Logged as an event too, so that it reaches the district with the next sync (the fleet page's open alerts).
+      await store
+        .write((tx) => tx.appendEvent({ stream: 'alert', type: 'alert/raised', entityId: alert.id, payload: alert, ts: alert.ts }))
+        .catch((e: unknown) => log.error({ err: e, code: alert.code }, 'could not log the alert for the district'));
       await bus.publish(topics.alert, alert, { qos: 1 });
     };
     outboxAlert = (level, fill, events) => {

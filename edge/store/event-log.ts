@@ -7,7 +7,7 @@
 import type Database from 'better-sqlite3';
 
 /** Streams known today; later issues add more (the column is free text, checked by STREAM_PATTERN). */
-export const KNOWN_STREAMS = ['card', 'sensor', 'behaviour', 'audit', 'device', 'attendance', 'lesson'] as const;
+export const KNOWN_STREAMS = ['card', 'sensor', 'behaviour', 'audit', 'device', 'attendance', 'lesson', 'alert'] as const;
 export type KnownStream = (typeof KNOWN_STREAMS)[number];
 /** A known stream, or a new one that matches STREAM_PATTERN. */
 export type EventStream = KnownStream | (string & {});

@@ -166,6 +166,24 @@ describe('edge service', () => {
     }
   });
 
+  it('an alert goes on the bus and into the event log, so it reaches the district with the next sync', async () => {
+    const c = await connect('tech', PASSWORDS.tech);
+    try {
+      await new Promise<void>((resolve, reject) => c.subscribe(`classroom/${svc.config.room.id}/alert`, { qos: 1 }, (e) => (e ? reject(e) : resolve())));
+      const seen = nextMessage(c, `classroom/${svc.config.room.id}/alert`, (m) => m.code === 'test-alert');
+      await svc.raiseAlert({ severity: 'warning', code: 'test-alert', message: 'a test alert', data: { n: 1 } });
+      const { payload } = await seen;
+      const row = svc.store.db
+        .prepare<[string], { type: string; entity_id: string; payload: string }>("SELECT type, entity_id, payload FROM event_log WHERE stream = 'alert' AND entity_id = ?")
+        .get(String(payload.id));
+      expect(row).toBeDefined();
+      expect(row!.type).toBe('alert/raised');
+      expect(JSON.parse(row!.payload)).toMatchObject({ id: payload.id, severity: 'warning', code: 'test-alert', message: 'a test alert', data: { n: 1 } });
+    } finally {
+      await c.endAsync();
+    }
+  });
+
   it('re-publishes device state from its own state after a restart', async () => {
     await svc.stop();
     svc = await startRoom(room);
