@@ -33,8 +33,9 @@ import { availableParallelism, cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
+import { CloudStore } from '../sync/cloud/store.js';
 import { linkOptions } from '../sync/link-options.js';
-import { PROTOCOL_VERSION, districtTopics, encodeMessage } from '../sync/protocol.js';
+import { PROTOCOL_VERSION, districtTopics, encodeMessage, type Batch } from '../sync/protocol.js';
 import { startDistrictBroker, type ClientCert, type DistrictBroker } from '../test/helpers/mosquitto.js';
 import { BUSY_WEEK, type WeekShape } from '../test/helpers/week.js';
 import { issueRoomCerts, mosquittoPid, startCloudProcess, writeCloudConfig, type CloudProcess } from './lib/district.js';
@@ -113,7 +114,17 @@ export interface LoadDefinition {
   lessonHourEventsPerMinute: number;
 }
 
+/** The raw baseline: the cloud store's own commit of the same batches, in this process, no MQTT. */
+export interface StoreBaseline {
+  seconds: number;
+  batchesPerSec: number;
+  eventsPerSec: number;
+  /** batchesPerSec / the load's batches per second per room. */
+  roomsEquivalent: number;
+}
+
 export interface SyncCapacityReport {
+  baseline: StoreBaseline;
   machine: { cpus: number; cpuModel: string; node: string; kernel: string; date: string; busyBeforeRun: number };
   load: LoadDefinition;
   settings: Omit<CapacityOptions, 'log' | 'shape' | 'configs'>;
@@ -162,6 +173,35 @@ export function loadDefinition(shape: WeekShape, minute: Minute): LoadDefinition
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * CloudStore.commitBatch (the worker's transaction, one fsync each) of the
+ * rooms' batches, rooms taking turns through their minute, for `ms`.
+ */
+function storeBaseline(file: string, minute: Minute, ms: number): StoreBaseline {
+  const store = new CloudStore(file);
+  const rooms = Array.from({ length: 500 }, (_, i) => ({ id: `base-${i}`, storeId: `s-${i}`, seq: 0, k: i % minute.length }));
+  let batches = 0;
+  let events = 0;
+  const t0 = performance.now();
+  try {
+    while (performance.now() - t0 < ms) {
+      const room = rooms[batches % rooms.length]!;
+      const point = minute[room.k++ % minute.length]!;
+      const ts = Date.now();
+      const evs = point.events.map((e) => ({ seq: ++room.seq, stream: e.stream, type: e.type, entityId: String(room.seq), payload: e.payload, ts, clockSynced: false, bootId: 'b' }));
+      const b: Batch = { v: PROTOCOL_VERSION, roomId: room.id, storeId: room.storeId, batchId: `b${batches}`, firstSeq: evs[0]!.seq, lastSeq: evs[evs.length - 1]!.seq, events: evs, sentAt: ts, clockSynced: false, bootId: 'b' };
+      store.commitBatch(b, ts);
+      batches++;
+      events += evs.length;
+    }
+  } finally {
+    store.close();
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const perRoom = minute.length / 60;
+  return { seconds, batchesPerSec: batches / seconds, eventsPerSec: events / seconds, roomsEquivalent: batches / seconds / perRoom };
+}
 
 /** Sends batches as a probe room until one is acknowledged: some ingest worker's shared subscription is in place. */
 async function probeIngest(broker: DistrictBroker, cert: ClientCert): Promise<void> {
@@ -295,10 +335,12 @@ export async function runSyncCapacityBench(options: Partial<CapacityOptions> = {
   try {
     broker = await startDistrictBroker({ rooms: [PROBE_ROOM], workers: WORKERS });
     const certs = new Map<string, ClientCert>([[PROBE_ROOM, broker.rooms[PROBE_ROOM]!]]);
+    const baseline = storeBaseline(join(dir, 'baseline.db'), minute, 3000);
+    o.log(`baseline: CloudStore.commitBatch of the rooms' batches: ${baseline.batchesPerSec.toFixed(0)} batches/s (${baseline.roomsEquivalent.toFixed(0)} rooms' worth)`);
     const runs: CapacityRun[] = [];
     for (let i = 0; i < o.configs.length; i++) runs.push(await runConfig(o, broker, certs, dir, i, minute));
     const { log: _log, shape: _shape, configs: _configs, ...settings } = o;
-    return { machine, load: loadDefinition(o.shape, minute), settings, runs };
+    return { machine, load: loadDefinition(o.shape, minute), settings, baseline, runs };
   } finally {
     await broker?.cleanup();
     rmSync(dir, { recursive: true, force: true });
@@ -343,8 +385,13 @@ export function formatSyncCapacityReport(r: SyncCapacityReport): string {
     }
     lines.push('');
   }
+  const b = r.baseline;
+  lines.push(
+    `baseline (same run, no MQTT): CloudStore.commitBatch of the rooms' batches, one transaction and fsync each: ${f0(b.batchesPerSec)} batches/s, ${f0(b.eventsPerSec)} events/s = ${f0(b.roomsEquivalent)} rooms at this load`,
+  );
+  for (const run of r.runs) lines.push(`${run.config.label}: ${run.carried} rooms carried = ${(run.carried / b.roomsEquivalent).toFixed(2)} of the bare store's`);
   if (r.runs.length >= 2 && r.runs[0]!.carried > 0) {
-    lines.push(`ratio ${r.runs[1]!.config.label} / ${r.runs[0]!.config.label}: ${(r.runs[1]!.carried / r.runs[0]!.carried).toFixed(2)}`);
+    lines.push(`ratio ${r.runs[1]!.config.label} / ${r.runs[0]!.config.label}: ${(r.runs[1]!.carried / r.runs[0]!.carried).toFixed(2)} (one ramp step is x${s.factor})`);
   }
   return lines.join('\n');
 }
