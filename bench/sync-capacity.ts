@@ -38,7 +38,7 @@ import { linkOptions } from '../sync/link-options.js';
 import { PROTOCOL_VERSION, districtTopics, encodeMessage, type Batch } from '../sync/protocol.js';
 import { startDistrictBroker, type ClientCert, type DistrictBroker } from '../test/helpers/mosquitto.js';
 import { BUSY_WEEK, type WeekShape } from '../test/helpers/week.js';
-import { issueRoomCerts, mosquittoPid, startCloudProcess, writeCloudConfig, type CloudProcess } from './lib/district.js';
+import { extraBrokerConf, issueRoomCerts, mosquittoPid, startCloudProcess, writeCloudConfig, type CloudProcess } from './lib/district.js';
 import { machineBusyFraction, nextMessage, stopProcess } from './lib/proc.js';
 import { roomsMessageSchema, type RoomsCommand, type RoomsMessage, type RoomsWindow } from './lib/rooms-protocol.js';
 
@@ -125,6 +125,7 @@ export interface StoreBaseline {
 
 export interface SyncCapacityReport {
   baseline: StoreBaseline;
+  brokerConf: string | null;
   machine: { cpus: number; cpuModel: string; node: string; kernel: string; date: string; busyBeforeRun: number };
   load: LoadDefinition;
   settings: Omit<CapacityOptions, 'log' | 'shape' | 'configs'>;
@@ -334,13 +335,15 @@ export async function runSyncCapacityBench(options: Partial<CapacityOptions> = {
   let broker: DistrictBroker | undefined;
   try {
     broker = await startDistrictBroker({ rooms: [PROBE_ROOM], workers: WORKERS });
+    const brokerConf = extraBrokerConf(broker);
+    if (brokerConf) o.log(`mosquitto: extra settings ${brokerConf}`);
     const certs = new Map<string, ClientCert>([[PROBE_ROOM, broker.rooms[PROBE_ROOM]!]]);
     const baseline = storeBaseline(join(dir, 'baseline.db'), minute, 3000);
     o.log(`baseline: CloudStore.commitBatch of the rooms' batches: ${baseline.batchesPerSec.toFixed(0)} batches/s (${baseline.roomsEquivalent.toFixed(0)} rooms' worth)`);
     const runs: CapacityRun[] = [];
     for (let i = 0; i < o.configs.length; i++) runs.push(await runConfig(o, broker, certs, dir, i, minute));
     const { log: _log, shape: _shape, configs: _configs, ...settings } = o;
-    return { machine, load: loadDefinition(o.shape, minute), settings, baseline, runs };
+    return { machine, load: loadDefinition(o.shape, minute), settings, baseline, brokerConf, runs };
   } finally {
     await broker?.cleanup();
     rmSync(dir, { recursive: true, force: true });
@@ -358,6 +361,7 @@ export function formatSyncCapacityReport(r: SyncCapacityReport): string {
     ...(m.busyBeforeRun > 0.1 ? ['WARNING: the machine was busy when the run started; these figures are skewed by other work.'] : []),
     `classroom load per room: the bell minute of a busy lesson, ${l.eventsPerMinute} events/min in ${l.batchesPerMinute} batches/min (${Object.entries(l.mix).map(([k, v]) => `${k} ${v}`).join(', ')}); ` +
       `a lesson hour averages ${l.lessonHourEventsPerMinute.toFixed(1)} events/min`,
+    ...(r.brokerConf ? [`mosquitto: extra settings ${r.brokerConf}`] : []),
     `rooms: mqtt.js TLS clients with their own certificates in one process, Uplink settings maxEvents ${s.uplink.maxEvents}, lingerMs ${s.uplink.lingerMs}, maxInFlight ${s.uplink.maxInFlight}, ackTimeoutMs ${s.uplink.ackTimeoutMs}`,
     `ramp: from ${s.startRooms} rooms x${s.factor} per step (max ${s.maxRooms}); ${s.warmupMs} ms warm-up + ${s.measureMs} ms measured; carried = p99 send-to-ack <= ${s.boundMs} ms, all acked within ${s.graceMs} ms, acked >= 95 % of sent`,
     '',

@@ -34,7 +34,7 @@ import { Uplink } from '../sync/uplink.js';
 import { startDistrictBroker, type DistrictBroker } from '../test/helpers/mosquitto.js';
 import { waitFor } from '../test/helpers/peers.js';
 import { BUSY_WEEK, generateWeek, type WeekShape } from '../test/helpers/week.js';
-import { cpuSecondsOf, mosquittoPid, startCloudProcess, writeCloudConfig } from './lib/district.js';
+import { cpuSecondsOf, extraBrokerConf, mosquittoPid, startCloudProcess, writeCloudConfig } from './lib/district.js';
 import { machineBusyFraction } from './lib/proc.js';
 
 const CLI = fileURLToPath(new URL('../edge/cli.js', import.meta.url));
@@ -66,6 +66,7 @@ export interface DrainRun {
 
 export interface SyncDrainReport {
   machine: { cpus: number; cpuModel: string; node: string; kernel: string; date: string; busyBeforeRun: number };
+  brokerConf: string | null;
   week: { shape: Omit<WeekShape, 'monday'>; generated: Record<string, number>; events: number; payloadBytes: number; generateSeconds: number };
   runs: DrainRun[];
 }
@@ -230,6 +231,8 @@ export async function runSyncDrainBench(opts: { settings?: DrainSetting[]; shape
   let store: Store | undefined;
   try {
     broker = await startDistrictBroker({ rooms: [ROOM], workers: [WORKER] });
+    const brokerConf = extraBrokerConf(broker);
+    if (brokerConf) log(`mosquitto: extra settings ${brokerConf}`);
     let now = shape.monday;
     const clock = { now: () => now, monotonic: () => performance.now() };
     store = openStore({ path: join(dir, 'edge.db'), roomId: ROOM, logger, clock });
@@ -249,7 +252,7 @@ export async function runSyncDrainBench(opts: { settings?: DrainSetting[]; shape
       runs.push({ setting: s, link, baseline });
     }
     const { monday: _monday, ...shapeOut } = shape;
-    return { machine, week: { shape: shapeOut, generated, events, payloadBytes, generateSeconds }, runs };
+    return { machine, brokerConf, week: { shape: shapeOut, generated, events, payloadBytes, generateSeconds }, runs };
   } finally {
     await store?.close();
     await broker?.cleanup();
@@ -267,6 +270,7 @@ export function formatSyncDrainReport(r: SyncDrainReport): string {
     ...(m.busyBeforeRun > 0.1 ? ['WARNING: the machine was busy when the run started; these figures are skewed by other work.'] : []),
     `week: ${w.events} events (${Object.entries(w.generated).map(([k, v]) => `${k} ${v}`).join(', ')}), ${(w.payloadBytes / 1e6).toFixed(1)} MB of payload JSON; ` +
       `${w.shape.students} students, ${w.shape.periods} lessons a day on ${w.shape.schoolDays} days, ${w.shape.metrics.length} sensor metrics every ${w.shape.readingEveryMs / 1000} s; generated in ${w.generateSeconds.toFixed(1)} s`,
+    ...(r.brokerConf ? [`mosquitto: extra settings ${r.brokerConf}`] : []),
     'link: edge store + Uplink (this process) -> mosquitto (TLS, client certs, ACL) -> 1 cloud worker (`classroom-edge cloud start`, own process) -> SQLite (WAL, synchronous=FULL)',
     'baseline: CloudStore.commitBatch of the same batches in this process, no MQTT, no encoding',
     '',

@@ -6,7 +6,7 @@
  * through the CLI (`classroom-edge cloud start --config FILE`).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { OPENSSL, type ClientCert, type DistrictBroker } from '../../test/helpers/mosquitto.js';
@@ -37,6 +37,20 @@ export async function issueRoomCerts(broker: DistrictBroker, roomIds: string[]):
   };
   await Promise.all([one(), one()]);
   return out;
+}
+
+/**
+ * BENCH_MOSQUITTO_CONF="line; line": extra mosquitto.conf lines (e.g.
+ * `set_tcp_nodelay true`), to compare broker settings. Appended to the
+ * broker's config; they apply from its next start (the benchmarks restart it
+ * before each run). Returns the lines added, or null.
+ */
+export function extraBrokerConf(broker: DistrictBroker): string | null {
+  const extra = process.env.BENCH_MOSQUITTO_CONF;
+  if (!extra) return null;
+  const lines = extra.split(';').map((l) => l.trim()).filter(Boolean);
+  appendFileSync(join(broker.dir, 'mosquitto.conf'), `${lines.join('\n')}\n`);
+  return lines.join('; ');
 }
 
 /** Pid of the broker's mosquitto, found by its config file on the command line (for CPU figures); null if not found. */
