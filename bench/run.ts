@@ -6,6 +6,8 @@
 import { writeFileSync } from 'node:fs';
 import { formatCardTapReport, runCardTapBench } from './card-tap.js';
 import { formatReport, runIngestBench } from './ingest.js';
+import { formatSyncCapacityReport, runSyncCapacityBench } from './sync-capacity.js';
+import { formatSyncDrainReport, runSyncDrainBench } from './sync-drain.js';
 
 const benchmarks: Array<{ name: string; run: () => Promise<{ text: string; data: unknown }> }> = [
   {
@@ -20,6 +22,20 @@ const benchmarks: Array<{ name: string; run: () => Promise<{ text: string; data:
     run: async () => {
       const report = await runCardTapBench();
       return { text: formatCardTapReport(report), data: report };
+    },
+  },
+  {
+    name: 'sync drain: a busy room\'s week from edge store to committed cloud rows',
+    run: async () => {
+      const report = await runSyncDrainBench();
+      return { text: formatSyncDrainReport(report), data: report };
+    },
+  },
+  {
+    name: 'sync capacity: rooms one and two cloud workers carry at classroom load',
+    run: async () => {
+      const report = await runSyncCapacityBench();
+      return { text: formatSyncCapacityReport(report), data: report };
     },
   },
 ];

@@ -26,15 +26,12 @@ import { LessonReceipts } from '../../sync/receipts.js';
 import { Uplink } from '../../sync/uplink.js';
 import { startDistrictBroker, type DistrictBroker } from '../helpers/mosquitto.js';
 import { waitFor } from '../helpers/peers.js';
+import { generateWeek, TEST_WEEK } from '../helpers/week.js';
 
 const logger = silentLogger();
 const ROOM = 'r1';
-const MIN = 60_000;
 const DAY = 86_400_000;
-const MONDAY = Date.UTC(2025, 2, 3, 0, 0, 0); // 2025-03-03, a Monday (UTC for simplicity)
 const LIMITS = { maxEvents: 8000, maxBytes: 2_000_000 };
-const STUDENTS = 30;
-const PERIODS = 8;
 
 let broker: DistrictBroker;
 let dir: string;
@@ -56,7 +53,7 @@ afterEach(async () => {
 
 describe('a week offline with the outbox cap', () => {
   it('keeps the outbox bounded, loses nothing that must not be dropped, and delivers everything exactly once after the outage', async () => {
-    let now = MONDAY;
+    let now = TEST_WEEK.monday;
     const clock = { now: () => now, monotonic: () => performance.now() };
     const levels: number[] = [];
     const policy = new OutboxPolicy({ limits: LIMITS, onLevel: (l) => levels.push(l) });
@@ -81,59 +78,22 @@ describe('a week offline with the outbox cap', () => {
     stops.push(() => uplink.stop());
 
     // ---- the week, broker down ----
-    const generated: Record<string, number> = {};
-    const count = (stream: string, n = 1) => (generated[stream] = (generated[stream] ?? 0) + n);
-    const lessonIds: string[] = [];
     let maxSeen: OutboxStats | null = null;
-    for (let hour = 0; hour < 7 * 24; hour++) {
-      const hourStart = MONDAY + hour * 3_600_000;
-      const day = Math.floor(hour / 24);
-      const writes: Array<Promise<unknown>> = [];
-      for (let m = 0; m < 60; m++) {
-        now = hourStart + m * MIN;
-        for (const metric of ['co2', 'temperature']) {
-          writes.push(store.recordReading({ device: 'air', metric, value: 400 + m, unit: metric === 'co2' ? 'ppm' : 'C', ts: now }));
-          count('sensor');
-        }
-      }
-      await Promise.all(writes);
-      const hourOfDay = hour % 24;
-      if (day < 5 && hourOfDay >= 8 && hourOfDay < 8 + PERIODS) {
-        now = hourStart;
-        const lessonId = `${ROOM}/2025-03-0${3 + day}/p${hourOfDay - 7}`;
-        lessonIds.push(lessonId);
-        await store.write((tx) => tx.appendEvent({ stream: 'lesson', type: 'start', entityId: lessonId, payload: { lessonId }, ts: now }));
-        count('lesson');
-        const lessonWrites: Array<Promise<unknown>> = [];
-        for (let s = 0; s < STUDENTS; s++) {
-          const ts = now + s * 1000;
-          lessonWrites.push(store.recordCardTap({ reader: 'door', uid: `UID${s}`, ts, lessonId }));
-          lessonWrites.push(
-            store.write((tx) =>
-              tx.appendEvent({ stream: 'attendance', type: 'mark', entityId: `${lessonId}#s${s}`, payload: { lessonId, studentId: `s${s}`, status: 'present' }, ts }),
-            ),
-          );
-          count('card');
-          count('attendance');
-        }
-        for (let b = 0; b < 12; b++) {
-          lessonWrites.push(store.recordBehaviour({ source: 'cam', kind: 'hand-raise', studentId: `s${b}`, payload: { b }, ts: now + b * MIN, lessonId }));
-          count('behaviour');
-        }
-        lessonWrites.push(store.recordAudit({ actor: 'kiosk', role: 'teacher', action: 'scene.run', target: 'class-start', args: {}, result: 'ok', ts: now }));
-        count('audit');
-        await Promise.all(lessonWrites);
-        now = hourStart + 45 * MIN;
-        await store.write((tx) => tx.appendEvent({ stream: 'lesson', type: 'end', entityId: lessonId, payload: { lessonId }, ts: now }));
-        count('lesson');
-        expect(await receipts.issue(lessonId)).not.toBeNull();
-        count('receipt');
-      }
-      const s = store.outbox()!;
-      if (!maxSeen || s.events > maxSeen.events) maxSeen = s;
-      expect(s.events).toBeLessThanOrEqual(LIMITS.maxEvents);
-      expect(s.bytes).toBeLessThanOrEqual(LIMITS.maxBytes);
-    }
+    const { generated, lessonIds } = await generateWeek(
+      {
+        roomId: ROOM,
+        store,
+        receipts,
+        setNow: (ms) => (now = ms),
+        afterHour: () => {
+          const s = store.outbox()!;
+          if (!maxSeen || s.events > maxSeen.events) maxSeen = s;
+          expect(s.events).toBeLessThanOrEqual(LIMITS.maxEvents);
+          expect(s.bytes).toBeLessThanOrEqual(LIMITS.maxBytes);
+        },
+      },
+      TEST_WEEK,
+    );
     expect(uplink.stats().connected).toBe(false);
 
     // What the log holds: every never-drop record, and sensor readings thinned with a counter.
