@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import {
+  encodeUploadMetadata,
+  MetadataError,
+  parseUploadMetadata,
+  recordingMetadataFields,
+  recordingRelativePath,
+  validateRecordingMetadata,
+} from '../../../sync/recording-protocol.js';
+
+const good = {
+  roomId: 'jy-0101-r203',
+  lessonId: 'jy-0101-r203/2025-03-03/p3',
+  source: 'cam1',
+  segment: '12',
+  sha256: 'ab'.repeat(32),
+  startedAt: '1741000000000',
+  durationMs: '10000',
+};
+
+describe('recording upload metadata', () => {
+  it('round-trips through Upload-Metadata and validates into typed fields', () => {
+    const header = encodeUploadMetadata(good);
+    expect(header).toContain('roomId anktMDEwMS1yMjAz');
+    const m = validateRecordingMetadata(parseUploadMetadata(header));
+    expect(m).toEqual({ ...good, segment: 12, startedAt: 1741000000000, durationMs: 10000, ext: 'mp4' });
+    expect(recordingMetadataFields(m)).toEqual({ ...good, ext: 'mp4' });
+    expect(recordingRelativePath(m)).toBe('jy-0101-r203/jy-0101-r203/2025-03-03/p3/cam1-12.mp4');
+  });
+
+  it('refuses malformed headers with a clear reason', () => {
+    expect(() => parseUploadMetadata(undefined)).toThrow('missing');
+    expect(() => parseUploadMetadata('roomId abc!')).toThrow('not base64');
+    expect(() => parseUploadMetadata('roomId YQ==,roomId Yg==')).toThrow('appears twice');
+    expect(() => parseUploadMetadata('a b c')).toThrow(MetadataError);
+    expect(() => parseUploadMetadata('x'.repeat(5000))).toThrow('4096');
+  });
+
+  it.each([
+    ['lessonId', '../../etc', 'lessonId'],
+    ['lessonId', 'r203//p1', 'lessonId'],
+    ['lessonId', '/abs', 'lessonId'],
+    ['roomId', 'room/../x', 'roomId'],
+    ['source', '.hidden', 'source'],
+    ['segment', '-1', 'segment'],
+    ['segment', '1.5', 'segment'],
+    ['segment', '007', 'segment'],
+    ['sha256', 'AB'.repeat(32), 'sha256'],
+    ['sha256', 'ab'.repeat(31), 'sha256'],
+    ['startedAt', 'yesterday', 'startedAt'],
+    ['durationMs', String(25 * 3_600_000), 'durationMs'],
+    ['ext', 'exe', 'ext'],
+  ])('refuses %s = %j', (field, value, named) => {
+    expect(() => validateRecordingMetadata({ ...good, [field]: value })).toThrow(named);
+  });
+
+  it('refuses missing and unknown fields, naming each', () => {
+    const { sha256: _dropped, ...rest } = good;
+    expect(() => validateRecordingMetadata(rest)).toThrow('sha256');
+    expect(() => validateRecordingMetadata({ ...good, filename: 'x.mp4' })).toThrow('filename');
+  });
+});
