@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { cloudConfigSchema } from '../../../sync/cloud/cli.js';
 import {
   encodeUploadMetadata,
   MetadataError,
@@ -58,5 +59,28 @@ describe('recording upload metadata', () => {
     const { sha256: _dropped, ...rest } = good;
     expect(() => validateRecordingMetadata(rest)).toThrow('sha256');
     expect(() => validateRecordingMetadata({ ...good, filename: 'x.mp4' })).toThrow('filename');
+  });
+});
+
+describe('cloud config: recordings', () => {
+  const base = { broker: { url: 'mqtt://127.0.0.1:1883', username: 'w', passwordFile: '/p' }, database: '/tmp/c.db' };
+  const recordings = { directory: '/srv/rec', rooms: [{ id: 'jy-0101-r203', uploadTokenHash: 'scrypt$16384$8$1$a$b' }] };
+  const api = { port: 8443 };
+  const technicians = [{ name: 'wang', tokenHash: 'scrypt$x', role: 'admin', schools: ['*'] }];
+
+  it('accepts an upload section with rooms and defaults the size limit', () => {
+    const c = cloudConfigSchema.parse({ ...base, api, technicians, recordings });
+    expect(c.recordings).toMatchObject({ directory: '/srv/rec', maxUploadBytes: 2 * 2 ** 30 });
+  });
+
+  it.each([
+    [{ ...base, recordings }, 'configure api too'],
+    [{ ...base, api, technicians, recordings: { ...recordings, rooms: [] } }, 'no anonymous uploads'],
+    [{ ...base, api, technicians, recordings: { ...recordings, rooms: [{ id: 'r1', uploadTokenHash: 'plain' }] } }, 'scrypt'],
+    [{ ...base, api, technicians, recordings: { ...recordings, rooms: [recordings.rooms[0], recordings.rooms[0]] } }, 'appears twice'],
+  ])('refuses a bad upload section (%#)', (config, reason) => {
+    const r = cloudConfigSchema.safeParse(config);
+    expect(r.success).toBe(false);
+    expect(r.error!.issues.map((i) => i.message).join('; ')).toContain(reason);
   });
 });
