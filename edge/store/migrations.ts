@@ -297,6 +297,40 @@ CREATE TABLE remote_commands (
 CREATE INDEX remote_commands_received ON remote_commands (received_at);
 `;
 
+/**
+ * Version 7 (issue 5, sync/recording-upload.ts): the queue of recording
+ * segments to upload to the district cloud (tus). One row per segment
+ * (lesson, source, segment); `upload_url` is the server's upload once created,
+ * `offset` the bytes the server last confirmed. `state`: 'pending' until the
+ * server confirmed completion and the sha256 ('uploaded'), 'failed' when the
+ * cloud refused it for good (last_error says why). `deleted_at`: the local
+ * file removed after upload, when retention allowed it.
+ */
+const v7RecordingUploads = `
+CREATE TABLE recording_uploads (
+  id           INTEGER PRIMARY KEY AUTOINCREMENT,
+  path         TEXT    NOT NULL UNIQUE,
+  lesson_id    TEXT    NOT NULL,
+  source       TEXT    NOT NULL,
+  segment      INTEGER NOT NULL CHECK (segment >= 0),
+  sha256       TEXT    NOT NULL CHECK (length(sha256) = 64),
+  size         INTEGER NOT NULL CHECK (size >= 0),
+  ext          TEXT    NOT NULL,
+  started_at   INTEGER NOT NULL,
+  duration_ms  INTEGER NOT NULL,
+  state        TEXT    NOT NULL CHECK (state IN ('pending', 'uploaded', 'failed')),
+  upload_url   TEXT,
+  offset       INTEGER NOT NULL DEFAULT 0,
+  attempts     INTEGER NOT NULL DEFAULT 0,
+  last_error   TEXT,
+  created_at   INTEGER NOT NULL,
+  uploaded_at  INTEGER,
+  deleted_at   INTEGER,
+  UNIQUE (lesson_id, source, segment)
+) STRICT;
+CREATE INDEX recording_uploads_state ON recording_uploads (state, id);
+`;
+
 /** The migrations this code knows, in order. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'initial', up: v1Initial },
@@ -305,6 +339,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 4, name: 'lesson-sync-receipts', up: v4LessonSync },
   { version: 5, name: 'config-versions', up: v5ConfigVersions },
   { version: 6, name: 'remote-commands', up: v6RemoteCommands },
+  { version: 7, name: 'recording-uploads', up: v7RecordingUploads },
 ];
 
 export function schemaVersion(db: Database.Database): number {

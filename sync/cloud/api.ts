@@ -13,6 +13,8 @@
  *   GET  /api/commands/:id            a command and its result
  *   GET  /api/audit?limit=N           the cloud audit of the technician's rooms, newest first
  *   GET  /fleet                       the fleet page (sync/cloud/fleet.ts), when registered
+ *   /api/recordings/uploads/*         recording uploads (sync/cloud/recordings.ts), when registered:
+ *                                     authenticated by a room upload token instead
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
@@ -62,6 +64,10 @@ const commandBody = z
 declare module 'fastify' {
   interface FastifyRequest {
     technician?: Technician;
+  }
+  interface FastifyContextConfig {
+    /** The route checks a room's credential itself (sync/cloud/recordings.ts), not a technician's. */
+    roomAuth?: boolean;
   }
 }
 
@@ -132,6 +138,7 @@ export function createCloudApi(deps: CloudApiDeps): FastifyInstance {
   });
 
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
+    if (req.routeOptions.config?.roomAuth === true) return;
     const page = req.url === '/fleet' || req.url.startsWith('/fleet/') || req.url.startsWith('/fleet?');
     const tech = await deps.technicians.authenticate(req.headers.authorization, { basic: page });
     if (!tech) {

@@ -10,6 +10,7 @@
  *   technicians: [ { name, tokenHash, role: technician|admin, schools: [jy-0101] } ]
  *   rooms: [ { id: jy-0101-r203, school: jy-0101 } ]                 # else school = room id minus its last -segment
  *   commands: { ttlMs: 60000, maxWaitMs: 30000 }
+ *   recordings: { directory, maxUploadBytes, rooms: [ { id, uploadTokenHash } ] }  # upload endpoint (sync/cloud/recordings.ts)
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
@@ -18,6 +19,7 @@ import type { Logger } from '../../edge/util/logger.js';
 import { createCloudApi } from './api.js';
 import { CloudCommands, CommandLink } from './commands.js';
 import { registerFleet } from './fleet.js';
+import { recordingsConfigSchema, registerRecordings } from './recordings.js';
 import { CloudStore } from './store.js';
 import { roomEntrySchema, technicianSchema, Technicians } from './technicians.js';
 import { IngestWorker } from './worker.js';
@@ -75,6 +77,8 @@ export const cloudConfigSchema = z
       })
       .strict()
       .default({ ttlMs: 60_000, maxWaitMs: 30_000 }),
+    /** The recording upload endpoint on the API (docs/sync.md, "Recording uploads"); absent: none. */
+    recordings: recordingsConfigSchema.optional(),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -83,6 +87,7 @@ export const cloudConfigSchema = z
       if (names.has(t.name)) ctx.addIssue({ code: 'custom', path: ['technicians', i, 'name'], message: `technician ${t.name} appears twice` });
       names.add(t.name);
     });
+    if (c.recordings && !c.api) ctx.addIssue({ code: 'custom', path: ['recordings'], message: 'recording uploads are served by the API: configure api too' });
     if (c.api && c.technicians.length === 0) ctx.addIssue({ code: 'custom', path: ['technicians'], message: 'the API needs at least one technician (no anonymous access)' });
   });
 export type CloudConfigFile = z.infer<typeof cloudConfigSchema>;
@@ -166,6 +171,7 @@ export async function startCloud(config: CloudConfigFile, logger: Logger): Promi
         https: tls ? { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) } : null,
       });
       registerFleet(api, { store, commands, technicians });
+      if (config.recordings) registerRecordings(api, { config: config.recordings, logger });
       await api.listen({ port: config.api.port, host: config.api.host });
       const addr = api.server.address();
       apiPort = addr && typeof addr === 'object' ? addr.port : config.api.port;
