@@ -3,7 +3,9 @@
  * `en` is typed by the keys of `zh`, so a missing or extra key is a compile
  * error; a unit test (test/unit/kiosk/ui-i18n.test.ts) checks it again at
  * run time along with the placeholders. `{name}` placeholders are filled by t().
- * Names that come from data (students, courses, devices) are shown as given.
+ * Names that come from data (students, courses, devices) are shown as given;
+ * behaviour categories and scene commands have messages for the built-in
+ * ids (`cat.<id>`, `cmd.<command>`), else the configured label or name.
  */
 const zh = {
   'app.title': '智慧教室',
@@ -38,6 +40,7 @@ const zh = {
   'scene.pending': '等待中',
   'scene.ok': '完成',
   'scene.failed': '{device}未响应',
+  'scene.noReply': '未响应',
   'scene.allOk': '全部完成',
   'scene.someFailed': '部分设备未响应，请检查或报修',
   'lesson.none': '当前没有课程',
@@ -112,6 +115,18 @@ const zh = {
   'help.sent': '报修已发送，技术人员会尽快处理',
   'timetable.empty': '今天没有课',
   'timetable.current': '进行中',
+  'cmd.power': '电源',
+  'cmd.input': '信号源',
+  'cmd.volume': '音量',
+  'cmd.mute': '静音',
+  'cmd.set': '开关',
+  'cmd.pulse': '开关',
+  'cmd.preset': '预置位',
+  'cat.answer': '积极回答',
+  'cat.teamwork': '团队合作',
+  'cat.focus': '专注认真',
+  'cat.distracted': '注意力不集中',
+  'cat.late-homework': '未交作业',
 } as const;
 
 export type MessageKey = keyof typeof zh;
@@ -149,6 +164,7 @@ const en: Record<MessageKey, string> = {
   'scene.pending': 'Waiting',
   'scene.ok': 'Done',
   'scene.failed': '{device} did not respond',
+  'scene.noReply': 'No reply',
   'scene.allOk': 'All done',
   'scene.someFailed': 'Some devices did not respond; check them or request help',
   'lesson.none': 'No lesson now',
@@ -161,7 +177,7 @@ const en: Record<MessageKey, string> = {
   'lesson.ended': 'Class ended',
   'tab.attendance': 'Attendance',
   'tab.devices': 'Devices',
-  'tab.environment': 'Environment & help',
+  'tab.environment': 'Environment',
   'tab.timetable': 'Today',
   'att.expected': 'Expected',
   'att.present': 'Present',
@@ -223,6 +239,18 @@ const en: Record<MessageKey, string> = {
   'help.sent': 'Help request sent; a technician will come soon',
   'timetable.empty': 'No lessons today',
   'timetable.current': 'Now',
+  'cmd.power': 'power',
+  'cmd.input': 'input',
+  'cmd.volume': 'volume',
+  'cmd.mute': 'mute',
+  'cmd.set': 'switch',
+  'cmd.pulse': 'switch',
+  'cmd.preset': 'preset',
+  'cat.answer': 'Good answer',
+  'cat.teamwork': 'Teamwork',
+  'cat.focus': 'Focused',
+  'cat.distracted': 'Distracted',
+  'cat.late-homework': 'Homework missing',
 };
 
 export const LOCALES = ['zh-CN', 'en'] as const;
@@ -249,7 +277,8 @@ export function t(key: MessageKey, params: Record<string, string | number> = {})
   return text.replace(/\{(\w+)\}/g, (m, name: string) => (name in params ? String(params[name]) : m));
 }
 
-/** A message key that may not exist (e.g. built from data): falls back. */
-export function tOr(key: string, fallback: MessageKey, params: Record<string, string | number> = {}): string {
-  return key in zh ? t(key as MessageKey, params) : t(fallback, params);
+/** A message key that may not exist (e.g. built from data): falls back to another key, or to the given text. */
+export function tOr(key: string, fallback: MessageKey | { text: string }, params: Record<string, string | number> = {}): string {
+  if (key in zh) return t(key as MessageKey, params);
+  return typeof fallback === 'object' ? fallback.text : t(fallback, params);
 }

@@ -5,7 +5,7 @@
  */
 import { Api } from './api.js';
 import { byId, h } from './dom.js';
-import { getLocale, isLocale, setLocale, t, type Locale, type MessageKey } from './i18n.js';
+import { getLocale, isLocale, setLocale, t, tOr, type Locale, type MessageKey } from './i18n.js';
 import { LiveChannel } from './live.js';
 import { Overlays } from './overlays.js';
 import type { DeviceInfo, LiveFrame, Reading, SceneProgress, Snapshot, StudentLine } from './types.js';
@@ -222,7 +222,7 @@ function openStudent(s: StudentLine): void {
     award: async (c) => {
       const r = await api.command('POST', path('/behaviour'), { studentId: s.studentId, categoryId: c.id }, () => overlays.toast(t('toast.pending')));
       if (r.status >= 400) overlays.toast(t('toast.failed', { message: failure(r.body) }), true);
-      else overlays.toast(t('toast.awarded', { name, category: c.label }));
+      else overlays.toast(t('toast.awarded', { name, category: tOr(`cat.${c.id}`, { text: c.label }) }));
     },
     mark: async (status) => {
       const ok = await overlays.confirm(t('confirm.mark', { name, status: statusLabel(status) }));

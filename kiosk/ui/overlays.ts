@@ -8,7 +8,7 @@
  */
 import { Api, Unauthorized } from './api.js';
 import { byId, h } from './dom.js';
-import { t } from './i18n.js';
+import { t, tOr } from './i18n.js';
 import type { AttendanceStatus, Category, Snapshot, StudentLine } from './types.js';
 import { statusLabel } from './views.js';
 
@@ -171,7 +171,7 @@ export class Overlays {
       categories
         .filter((c) => c.kind === kind)
         .map((c) =>
-          h('button', { type: 'button', class: `cat ${kind}`, dataset: { category: c.id }, onclick: () => (this.closeDialog(), void act.award(c)) }, c.label, h('small', {}, c.points > 0 ? ` +${c.points}` : ` ${c.points}`)),
+          h('button', { type: 'button', class: `cat ${kind}`, dataset: { category: c.id }, onclick: () => (this.closeDialog(), void act.award(c)) }, tOr(`cat.${c.id}`, { text: c.label }), h('small', {}, c.points > 0 ? ` +${c.points}` : ` ${c.points}`)),
         );
     const d = byId('dialog');
     d.replaceChildren(

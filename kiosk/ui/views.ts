@@ -50,10 +50,16 @@ export function sceneProgress(snap: Snapshot | null, latest: SceneProgress[] | n
     const step = latest.find((p): p is Extract<SceneProgress, { phase: 'step' }> => p.phase === 'step' && p.index === i);
     const name = deviceName(snap, s.device);
     const state = !step ? 'pending' : step.step.ok ? 'ok' : 'failed';
-    const label = state === 'pending' ? t('scene.pending') : state === 'ok' ? t('scene.ok') : t('scene.failed', { device: name });
-    return h('li', { class: `step ${state}`, dataset: { device: s.device, state } }, h('span.step-name', {}, `${name} · ${s.command}`), h('span.step-state', {}, label));
+    const label = state === 'pending' ? t('scene.pending') : state === 'ok' ? t('scene.ok') : t('scene.noReply');
+    return h('li', { class: `step ${state}`, dataset: { device: s.device, state } }, h('span.step-name', {}, `${name} · ${tOr(`cmd.${s.command}`, { text: s.command })}`), h('span.step-state', {}, label));
   });
-  const summary = done?.phase === 'done' ? h('p', { class: done.result.ok ? 'scene-ok' : 'scene-failed' }, done.result.ok ? t('scene.allOk') : t('scene.someFailed')) : null;
+  let summary: Node | null = null;
+  if (done?.phase === 'done') {
+    const failed = [...new Set(done.result.steps.filter((s) => !s.ok).map((s) => deviceName(snap, s.device)))];
+    summary = done.result.ok
+      ? h('p.scene-ok', {}, t('scene.allOk'))
+      : h('div.scene-failed', {}, ...failed.map((d) => h('p.failed-device', {}, t('scene.failed', { device: d }))), h('p', {}, t('scene.someFailed')));
+  }
   return h('div.scene-run', { dataset: { scene: start.scene, done: done ? '1' : '0' } }, h('h3', {}, tOr(`scene.${start.scene}`, 'class.working')), h('ol', {}, ...rows), summary);
 }
 

@@ -324,4 +324,14 @@ describe('the kiosk as a first-time teacher uses it', () => {
     expect(cur.lesson?.lessonId ?? null).not.toBe(lessonId);
     await shot('class-ended');
   });
+
+  it('names the device that did not respond', async () => {
+    // The panel stops answering (its simulator goes silent); 上课 runs the class-start scene.
+    await api('/api/sim/panel/power-cut', { method: 'POST', body: { silent: true } });
+    await page.click('#start');
+    await page.locator('.scene-run[data-scene="class-start"][data-done="1"]').waitFor({ timeout: 20_000 });
+    expect(await page.locator('.scene-run .step.failed .step-state').first().textContent()).toBe('未响应');
+    expect(await page.locator('.scene-run .failed-device').allTextContents()).toEqual(['交互平板未响应']);
+    await shot('device-failed');
+  }, 40_000);
 });
