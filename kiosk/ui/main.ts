@@ -131,6 +131,7 @@ function renderChrome(): void {
   const conn = byId('conn');
   conn.textContent = state.connected ? t('conn.online') : t('conn.offline');
   conn.className = state.connected ? 'online' : 'offline';
+  document.body.classList.toggle('disconnected', !state.connected && snap !== null);
   const outage = byId('outage');
   outage.hidden = state.connected || !snap;
   outage.replaceChildren(t('conn.outage'), state.pending > 0 ? h('b', {}, ' ', t('conn.pending', { n: state.pending })) : '');
