@@ -242,6 +242,20 @@ describe('the kiosk as a first-time teacher uses it', () => {
     expect(await page.locator('#toast').textContent()).toBe('李秀英，欢迎！');
   });
 
+  it('shows the room readings and sends a help request (报修) after a confirmation', async () => {
+    await page.click('[data-tab="environment"]');
+    await page.locator('[data-metric="temperature"] b').waitFor({ timeout: 15_000 });
+    expect(await page.locator('[data-metric="temperature"] span').textContent()).toBe('温度');
+    await page.click('#help');
+    expect(await page.locator('.confirm .question').textContent()).toBe('向技术人员发送报修请求？');
+    await page.click('#confirm-ok');
+    await page.locator('#toast', { hasText: '报修已发送' }).waitFor();
+    await page.locator('.alerts [data-code="help-request"]').waitFor();
+    const audit = svc!.store.db.prepare(`SELECT actor FROM audit_log WHERE action = 'kiosk.help-request'`).all();
+    expect(audit).toEqual([{ actor: 'kiosk' }]);
+    await page.click('[data-tab="attendance"]');
+  }, 30_000);
+
   it('survives a restart of the edge service: shows the outage, recovers without a reload, applies lost-reply retries once', async () => {
     const s = students[2]!;
     const seen = new Map<string, number>(); // command id -> attempts that reached the edge
