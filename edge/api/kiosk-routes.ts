@@ -10,7 +10,8 @@
  *   DELETE /api/kiosk/sessions/:id    technician: revoke one
  *   POST   /api/kiosk/unlock          {pin}: a teacher's PIN unlocks the controls (kiosk.pins)
  *   GET    /api/kiosk/snapshot        everything the UI shows (also sent on every live (re)connection)
- *   POST   /api/kiosk/class/start     {commandId}: 上课 — the next lesson starts now, class-start scene
+ *   POST   /api/kiosk/class/start     {commandId, adHoc?}: 上课 — the next lesson starts now (or, with
+ *                                      adHoc {classId, course, minutes, teacherId?}, an unscheduled session), class-start scene
  *   POST   /api/kiosk/class/end       {commandId}: 下课 — the lesson ends now, class-end scene
  *   POST   /api/kiosk/devices/:id/commands  {commandId, command, args}
  *   POST   /api/kiosk/help            {commandId, note?}: 报修, an alert and an audited event for the district
@@ -57,6 +58,12 @@ const commandId = idSchema;
 const pairBody = z.object({ label: z.string().trim().min(1).max(64).default('kiosk') }).strict();
 const unlockBody = z.object({ pin: z.string().regex(/^\d{4,8}$/, '4 to 8 digits') }).strict();
 const classBody = z.object({ commandId }).strict();
+const classStartBody = z
+  .object({
+    commandId,
+    adHoc: z.object({ classId: idSchema, course: z.string().trim().min(1).max(64), minutes: z.number().int().min(5).max(240), teacherId: idSchema.optional() }).strict().optional(),
+  })
+  .strict();
 const deviceBody = z.object({ commandId, command: z.string().min(1).max(64), args: z.record(z.string(), z.unknown()).default({}) }).strict();
 const helpBody = z.object({ commandId, note: z.string().trim().max(200).optional() }).strict();
 
@@ -129,6 +136,7 @@ export function registerKioskRoutes(app: FastifyInstance, deps: KioskRouteDeps):
   app.post('/api/kiosk/pair', async (req, reply) => {
     const header = req.headers.authorization;
     const principal = header?.startsWith('Basic ') ? await deps.requireRole.authenticate(header) : null;
+    if (!principal) log.warn({ ip: req.ip }, 'kiosk pairing refused: wrong user name or password');
     if (!principal) return reply.code(401).send({ error: { code: 'unauthorized', message: 'the kiosk user name and password are wrong' } });
     if (principal.role !== 'teacher') {
       return reply.code(403).send({ error: { code: 'forbidden', message: `a kiosk pairs with a teacher-role user; ${principal.username} is ${principal.role}` } });
@@ -182,7 +190,7 @@ export function registerKioskRoutes(app: FastifyInstance, deps: KioskRouteDeps):
   };
 
   app.post('/api/kiosk/class/start', { preHandler: teacher }, async (req, reply) => {
-    const body = classBody.safeParse(req.body);
+    const body = classStartBody.safeParse(req.body);
     if (!body.success) return invalid(reply, body.error);
     const actor = actorOf(req);
     const r = await ledger.once({ commandId: body.data.commandId, actor: actor.username, action: 'kiosk.class-start', target: 'class-start' }, async () => {
@@ -190,7 +198,19 @@ export function registerKioskRoutes(app: FastifyInstance, deps: KioskRouteDeps):
       let lesson = lessons.current();
       let started = false;
       const next = lessons.next();
-      if (!lesson && next && clock.now() >= attendance.windowOpensAt(next)) {
+      const adHoc = body.data.adHoc;
+      if (!lesson && adHoc) {
+        // No lesson now: the teacher starts an unscheduled session (the room is free, or 走班 changed).
+        try {
+          lesson = await lessons.startAdHoc(adHoc);
+          started = true;
+        } catch (e) {
+          if (!(e instanceof LessonOverrideError)) throw e;
+          await deps.store.recordAudit({ actor: actor.username, role: actor.role, action: 'lesson.ad-hoc', target: adHoc.classId, args: { ...adHoc, via: 'kiosk' }, result: 'refused', error: e.message, ts: clock.now() });
+          return { status: 409, body: { error: { code: e.code, message: e.message } } };
+        }
+        await deps.store.recordAudit({ actor: actor.username, role: actor.role, action: 'lesson.ad-hoc', target: lesson.lessonId, args: { ...adHoc, via: 'kiosk' }, result: 'ok', ts: clock.now() });
+      } else if (!lesson && next && clock.now() >= attendance.windowOpensAt(next)) {
         try {
           lesson = await lessons.startEarly(next.lessonId);
           started = true;

@@ -74,6 +74,8 @@ export function createApi(deps: ApiDeps) {
   const operator = requireRole('technician', 'teacher');
   const ledger = new CommandLedger({ store: deps.store, clock: deps.clock, logger: deps.logger.child({ ns: 'edge:commands' }) });
   ledger.start();
+  // The snapshot builder comes from the kiosk routes, registered below.
+  const snapshotRef: { get: () => object } = { get: () => ({}) };
   const live = new KioskLive({
     roomId: deps.roomId,
     clock: deps.clock,
@@ -83,7 +85,6 @@ export function createApi(deps: ApiDeps) {
     subscribe: deps.subscribe,
     observeScenes: (fn) => deps.scenes.observe(fn),
   });
-  const snapshotRef: { get: () => object } = { get: () => ({}) };
   app.addHook('onReady', async () => live.start(app.server));
   app.addHook('preClose', async () => {
     live.close();

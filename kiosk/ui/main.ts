@@ -5,7 +5,7 @@
  */
 import { Api } from './api.js';
 import { byId, h } from './dom.js';
-import { getLocale, isLocale, setLocale, t, tOr, type Locale, type MessageKey } from './i18n.js';
+import { getLocale, isLocale, MESSAGES, setLocale, t, tOr, type Locale, type MessageKey } from './i18n.js';
 import { LiveChannel } from './live.js';
 import { Overlays } from './overlays.js';
 import type { DeviceInfo, LiveFrame, Reading, SceneProgress, Snapshot, StudentLine } from './types.js';
@@ -29,12 +29,17 @@ const state = {
   tab: 'attendance' as Tab,
   scene: null as SceneProgress[] | null,
   busy: null as 'start' | 'end' | null,
+  /** The teacher who last unlocked the kiosk (card or PIN): the teacher of an unscheduled session. */
+  teacherId: null as string | null,
 };
 
 const api = new Api();
 const overlays = new Overlays(api, {
   paired: () => live.start(),
-  unlocked: () => render(),
+  unlocked: (teacher) => {
+    if (teacher) state.teacherId = teacher.teacherId;
+    render();
+  },
 });
 const live = new LiveChannel(() => api.bearer, {
   frame: onFrame,
@@ -80,7 +85,7 @@ function onFrame(f: LiveFrame): void {
       renderChrome();
       return;
     case 'unlock':
-      overlays.unlockByCard(f.name);
+      overlays.unlockByCard(f.teacherId, f.name);
       return;
     case 'scene':
       if (f.progress.phase === 'start') state.scene = [f.progress];
@@ -195,10 +200,19 @@ function failure(body: unknown): string {
 }
 
 async function classAction(which: 'start' | 'end'): Promise<void> {
+  const snap = state.snap;
+  let adHoc: { classId: string; course: string; minutes: number; teacherId?: string } | null = null;
+  if (which === 'start' && snap?.phase === 'none') {
+    // Nothing scheduled now: 上课 starts an unscheduled session of the class and course the teacher picks.
+    const courses = [...new Set([...snap.today.map((l) => l.course), MESSAGES['zh-CN']['adhoc.selfStudy']])];
+    adHoc = await overlays.adHoc(snap.classes, courses);
+    if (!adHoc) return;
+    if (state.teacherId) adHoc.teacherId = state.teacherId;
+  }
   state.busy = which;
   renderChrome();
   try {
-    const r = await api.command<{ scene?: { result?: { ok: boolean } | null } }>('POST', `/api/kiosk/class/${which}`, {}, () => overlays.toast(t('toast.pending')));
+    const r = await api.command<{ scene?: { result?: { ok: boolean } | null } }>('POST', `/api/kiosk/class/${which}`, adHoc ? { adHoc } : {}, () => overlays.toast(t('toast.pending')));
     if (r.status >= 400) overlays.toast(t('toast.failed', { message: failure(r.body) }), true);
     else if (r.body.scene && 'result' in r.body.scene && r.body.scene.result === null) overlays.toast(t('class.noScene'));
   } finally {

@@ -25,7 +25,7 @@ export class Overlays {
 
   constructor(
     private readonly api: Api,
-    private readonly on: { paired(): void; unlocked(): void },
+    private readonly on: { paired(): void; unlocked(teacher: { teacherId: string; name: string | null } | null): void },
   ) {
     for (const ev of ['pointerdown', 'keydown']) document.addEventListener(ev, () => (this.lastTouch = Date.now()), { capture: true });
   }
@@ -95,25 +95,25 @@ export class Overlays {
     this.renderLock();
   }
 
-  private unlock(name: string | null): void {
+  private unlock(teacher: { teacherId: string; name: string | null } | null): void {
     this.locked = false;
     this.lastTouch = Date.now();
     byId('lock').hidden = true;
-    if (name) this.toast(t('lock.unlockedBy', { name }));
-    this.on.unlocked();
+    if (teacher?.name) this.toast(t('lock.unlockedBy', { name: teacher.name }));
+    this.on.unlocked(teacher);
   }
 
   /** A teacher's card was tapped on the room's reader. */
-  unlockByCard(name: string): void {
-    if (this.locked) this.unlock(name);
+  unlockByCard(teacherId: string, name: string): void {
+    if (this.locked) this.unlock({ teacherId, name });
   }
 
   private async submitPin(): Promise<void> {
     const pin = this.pin;
     this.pin = '';
     try {
-      const r = await this.api.request<{ name?: string | null; error?: { code: string; retryAfterMs?: number } }>('POST', '/api/kiosk/unlock', { pin });
-      if (r.status === 200) return this.unlock(r.body.name ?? null);
+      const r = await this.api.request<{ teacherId?: string; name?: string | null; error?: { code: string; retryAfterMs?: number } }>('POST', '/api/kiosk/unlock', { pin });
+      if (r.status === 200 && r.body.teacherId) return this.unlock({ teacherId: r.body.teacherId, name: r.body.name ?? null });
       this.lockMessage = r.body.error?.code === 'too-many-attempts' ? t('lock.tooMany', { s: Math.ceil((r.body.error.retryAfterMs ?? 60_000) / 1000) }) : t('lock.wrongPin');
     } catch (e) {
       this.lockMessage = e instanceof Unauthorized ? '' : t('conn.offline');
@@ -194,6 +194,38 @@ export class Overlays {
       ),
     );
     d.hidden = false;
+  }
+
+  /** No lesson now: choose class, course and length of an unscheduled session; null when closed. */
+  adHoc(classes: Array<{ classId: string; name: string }>, courses: string[]): Promise<{ classId: string; course: string; minutes: number } | null> {
+    return new Promise((resolve) => {
+      const choice = { classId: classes[0]?.classId ?? '', course: courses[0] ?? '', minutes: 45 };
+      const done = (v: typeof choice | null) => {
+        this.closeDialog();
+        resolve(v);
+      };
+      const render = () => {
+        const pick = <K extends keyof typeof choice>(key: K, value: (typeof choice)[K], label: string, data: string) =>
+          h('button', { type: 'button', class: choice[key] === value ? 'opt active' : 'opt', dataset: { [key]: data }, onclick: () => ((choice[key] = value), render()) }, label);
+        byId('dialog').replaceChildren(
+          h(
+            'div.card.adhoc',
+            { role: 'dialog' },
+            h('header', {}, h('h2', {}, t('adhoc.title')), h('button#dialog-close.secondary', { type: 'button', onclick: () => done(null) }, t('dialog.close'))),
+            h('p', {}, t('adhoc.hint')),
+            h('h3', {}, t('adhoc.class')),
+            h('div.row.wrap', {}, ...classes.map((c) => pick('classId', c.classId, c.name, c.classId))),
+            h('h3', {}, t('adhoc.course')),
+            h('div.row.wrap', {}, ...courses.map((c) => pick('course', c, c, c))),
+            h('h3', {}, t('adhoc.minutes')),
+            h('div.row.wrap', {}, ...[40, 45, 90].map((n) => pick('minutes', n, t('adhoc.minutesN', { n }), String(n)))),
+            h('div.row', {}, h('button#adhoc-start.big.start', { type: 'button', disabled: !choice.classId || !choice.course, onclick: () => done({ ...choice }) }, t('adhoc.start'))),
+          ),
+        );
+      };
+      render();
+      byId('dialog').hidden = false;
+    });
   }
 
   toast(text: string, error = false): void {

@@ -94,6 +94,7 @@ export interface Snapshot {
   room: { id: string; name: string; timeZone: string };
   kiosk: { idleLockSeconds: number; pinUnlock: boolean; ventilation: { co2Ppm: number; pm25: number } };
   categories: Category[];
+  classes: Array<{ classId: string; name: string }>;
   devices: DeviceInfo[];
   phase: 'in-progress' | 'window-open' | 'none';
   lesson: Lesson | null;

@@ -60,7 +60,7 @@ export function sceneProgress(snap: Snapshot | null, latest: SceneProgress[] | n
       ? h('p.scene-ok', {}, t('scene.allOk'))
       : h('div.scene-failed', {}, ...failed.map((d) => h('p.failed-device', {}, t('scene.failed', { device: d }))), h('p', {}, t('scene.someFailed')));
   }
-  return h('div.scene-run', { dataset: { scene: start.scene, done: done ? '1' : '0' } }, h('h3', {}, tOr(`scene.${start.scene}`, 'class.working')), h('ol', {}, ...rows), summary);
+  return h('div.scene-run', { dataset: { scene: start.scene, run: start.runId, done: done ? '1' : '0' } }, h('h3', {}, tOr(`scene.${start.scene}`, 'class.working')), h('ol', {}, ...rows), summary);
 }
 
 export function attendanceView(snap: Snapshot, act: Actions): Node {

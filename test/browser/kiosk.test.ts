@@ -339,11 +339,28 @@ describe('the kiosk as a first-time teacher uses it', () => {
     await shot('class-ended');
   });
 
+  it('starts an unscheduled session when nothing is scheduled', async () => {
+    expect(await page.locator('#lesson-line strong').first().textContent()).toBe('当前没有课程');
+    await page.click('#start');
+    await page.locator('.adhoc').waitFor();
+    await page.click('[data-class-id="g10-2"]');
+    await page.click('[data-course="自习"]');
+    await page.click('[data-minutes="40"]');
+    await page.click('#adhoc-start');
+    await page.locator('#lesson-course', { hasText: '自习' }).waitFor();
+    expect(await page.locator('#lesson-line').textContent()).toContain('临时课程');
+    // The teacher who unlocked last (李秀英's card) teaches it; the lesson clock ran class-start.
+    expect(svc!.classroom.lessons.current()).toMatchObject({ adHoc: true, classId: 'g10-2', course: '自习', teacherId: 't-li', endsAt: clock.now() + 40 * 60_000 });
+    await page.locator('.scene-run[data-scene="class-start"][data-done="1"] .scene-ok').waitFor();
+    await page.locator('[data-count="expected"] b', { hasText: '16' }).waitFor();
+  });
+
   it('names the device that did not respond', async () => {
     // The panel stops answering (its simulator goes silent); 上课 runs the class-start scene.
     await api('/api/sim/panel/power-cut', { method: 'POST', body: { silent: true } });
+    const before = await page.locator('.scene-run').getAttribute('data-run');
     await page.click('#start');
-    await page.locator('.scene-run[data-scene="class-start"][data-done="1"]').waitFor({ timeout: 20_000 });
+    await page.locator(`.scene-run[data-scene="class-start"][data-done="1"]:not([data-run="${before}"])`).waitFor({ timeout: 20_000 });
     expect(await page.locator('.scene-run .step.failed .step-state').first().textContent()).toBe('未响应');
     expect(await page.locator('.scene-run .failed-device').allTextContents()).toEqual(['交互平板未响应']);
     await shot('device-failed');
