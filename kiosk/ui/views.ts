@@ -5,8 +5,9 @@
  * actions they call live in main.ts.
  */
 import { h } from './dom.js';
+import { latestByMetric, needsVentilation } from './env.js';
 import { getLocale, t, tOr, type MessageKey } from './i18n.js';
-import type { AttendanceStatus, DeviceInfo, Lesson, Reading, SceneProgress, Snapshot, StudentLine } from './types.js';
+import type { AttendanceStatus, DeviceInfo, Lesson, SceneProgress, Snapshot, StudentLine } from './types.js';
 
 export interface Actions {
   openStudent(s: StudentLine): void;
@@ -156,19 +157,12 @@ const METRICS: Array<[string, MessageKey]> = [
 ];
 
 export function environmentView(snap: Snapshot, act: Actions): Node {
-  const byMetric = new Map<string, Reading>();
-  for (const r of snap.sensors) {
-    const prev = byMetric.get(r.metric);
-    if (!prev || prev.ts < r.ts) byMetric.set(r.metric, r);
-  }
+  const byMetric = latestByMetric(snap.sensors);
   const tiles = METRICS.filter(([m]) => byMetric.has(m)).map(([m, key]) => {
     const r = byMetric.get(m)!;
     return h('div.reading', { dataset: { metric: m } }, h('span', {}, t(key)), h('b', {}, `${Math.round(r.value * 10) / 10}`), h('small', {}, r.unit));
   });
-  const v = snap.kiosk.ventilation;
-  const co2 = byMetric.get('co2')?.value;
-  const pm = byMetric.get('pm25')?.value;
-  const ventilate = (co2 !== undefined && co2 > v.co2Ppm) || (pm !== undefined && pm > v.pm25);
+  const ventilate = needsVentilation(byMetric, snap.kiosk.ventilation);
   const alerts = snap.alerts.slice(0, 8).map((a) => h('li', { class: `alert ${a.severity}`, dataset: { code: a.code } }, h('b', {}, tOr(`alert.${a.code}`, 'alert.other')), ' · ', hhmm(a.ts, snap.room.timeZone)));
   return h(
     'div.env',
