@@ -365,4 +365,22 @@ describe('the kiosk as a first-time teacher uses it', () => {
     expect(await page.locator('.scene-run .failed-device').allTextContents()).toEqual(['交互平板未响应']);
     await shot('device-failed');
   }, 40_000);
+
+  it('locks itself after kiosk.idleLockSeconds without a touch (a second kiosk, on a fake page clock)', async () => {
+    const other = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    try {
+      await other.clock.install();
+      await other.goto(`${base}/kiosk/`);
+      await other.fill('#pair-pass', kioskPassword);
+      await other.click('#pair-submit');
+      await other.locator('#conn.online').waitFor();
+      expect(await other.locator('#lock').isHidden()).toBe(true);
+      await other.clock.fastForward(590_000);
+      expect(await other.locator('#lock').isHidden()).toBe(true);
+      await other.clock.fastForward(15_000);
+      await other.locator('#lock .pinpad').waitFor();
+    } finally {
+      await other.close();
+    }
+  });
 });
