@@ -16,7 +16,6 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Role } from '../security/credentials.js';
 import type { Store } from '../store/index.js';
-import type { CommandLedger } from '../api/command-ledger.js';
 import type { Clock } from '../util/clock.js';
 import { adHocInput, LessonOverrideError, type LessonClock } from './clock.js';
 import type { Datasets } from './datasets.js';
@@ -31,8 +30,13 @@ export interface LessonOverrideRouteDeps {
   datasets: Pick<Datasets, 'active' | 'history'>;
   store: Pick<Store, 'recordAudit'>;
   clock: Clock;
-  /** Dedup by commandId (optional: without it, commandId is only recorded in the audit). */
-  ledger?: Pick<CommandLedger, 'once'>;
+  /** Dedup by commandId, the API's command ledger (edge/api/command-ledger.ts); without it commandId is only audited. */
+  ledger?: {
+    once(
+      key: { commandId: string; actor: string; action: string; target: string },
+      action: () => Promise<{ status: number; body: unknown }>,
+    ): Promise<{ status: number; body: unknown; replayed: boolean }>;
+  };
 }
 
 const commandId = z.string().min(1).max(64).optional();

@@ -108,6 +108,17 @@ describe('kiosk API', () => {
     expect(svc.store.db.prepare(`SELECT count(*) AS n FROM audit_log WHERE action = 'device.command' AND args LIKE '%"level":33%'`).get()).toEqual({ n: 1 });
   });
 
+  it('applies a lesson override with a commandId once', async () => {
+    const start = () => post('/api/lessons/ad-hoc', { course: '数学', classId: 'c1', minutes: 30, commandId: 'adhoc-1' }, basicAuth('kiosk', PASSWORDS.kiosk));
+    const a = await start();
+    expect(a.status, await a.clone().text()).toBe(200);
+    const b = await start();
+    expect(b.headers.get('x-command-replayed')).toBe('1');
+    expect(await b.json()).toEqual(await a.json());
+    expect(svc.store.db.prepare(`SELECT count(*) AS n FROM audit_log WHERE action = 'lesson.ad-hoc'`).get()).toEqual({ n: 1 });
+    expect((await post('/api/lessons/end', { commandId: 'end-1' }, basicAuth('kiosk', PASSWORDS.kiosk))).status).toBe(200);
+  });
+
   it('lets a technician revoke a kiosk session', async () => {
     const list = (await (await fetch(`${base}/api/kiosk/sessions`, { headers: { authorization: basicAuth('tech', PASSWORDS.tech) } })).json()) as { sessions: Array<{ id: string }> };
     expect(list.sessions.map((s) => s.id)).toContain(sessionId);
