@@ -43,6 +43,8 @@ export interface LiveDeps {
   clock: Clock;
   logger: Logger;
   verify(token: string): { username: string; sessionId: string } | null;
+  /** Counts refused connections (no or bad hello) as authentication failures. */
+  onRefused?: (reason: string) => void;
   /** The state a client needs after (re)connecting. */
   snapshot(): Promise<object> | object;
   subscribe?: BusSubscribe;
@@ -91,7 +93,10 @@ export class KioskLive {
   }
 
   private accept(ws: WebSocket): void {
-    const timer = setTimeout(() => ws.close(4401, 'hello expected'), HELLO_TIMEOUT_MS);
+    const timer = setTimeout(() => {
+      this.deps.onRefused?.('no hello');
+      ws.close(4401, 'hello expected');
+    }, HELLO_TIMEOUT_MS);
     let authed = false;
     ws.on('error', (e) => this.log.debug({ err: e.message }, 'kiosk live socket error'));
     ws.on('close', () => {
@@ -103,6 +108,7 @@ export class KioskLive {
       try {
         msg = JSON.parse(String(data)) as typeof msg;
       } catch {
+        this.log.warn('kiosk live channel: a frame that is not JSON; closed');
         ws.close(4400, 'not JSON');
         return;
       }
@@ -110,6 +116,8 @@ export class KioskLive {
         const who = msg.type === 'hello' && typeof msg.token === 'string' ? this.deps.verify(msg.token) : null;
         clearTimeout(timer);
         if (!who) {
+          this.deps.onRefused?.('invalid token');
+          this.log.warn('kiosk live channel refused: invalid token');
           ws.close(4401, 'invalid token');
           return;
         }

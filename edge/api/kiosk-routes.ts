@@ -31,6 +31,7 @@ import type { Principal, Role } from '../security/credentials.js';
 import type { Store } from '../store/index.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
+import type { Metrics } from '../metrics.js';
 import type { CommandLedger, LedgerReply } from './command-ledger.js';
 import type { KioskLive } from './kiosk-live.js';
 import type { KioskPrincipal, KioskSessions } from './kiosk-sessions.js';
@@ -52,6 +53,7 @@ export interface KioskRouteDeps {
   clock: Clock;
   logger: Logger;
   raiseAlert(alert: Omit<AlertMessage, 'id' | 'ts'>): Promise<void>;
+  metrics: Pick<Metrics, 'authFailures'>;
 }
 
 const commandId = idSchema;
@@ -136,7 +138,10 @@ export function registerKioskRoutes(app: FastifyInstance, deps: KioskRouteDeps):
   app.post('/api/kiosk/pair', async (req, reply) => {
     const header = req.headers.authorization;
     const principal = header?.startsWith('Basic ') ? await deps.requireRole.authenticate(header) : null;
-    if (!principal) log.warn({ ip: req.ip }, 'kiosk pairing refused: wrong user name or password');
+    if (!principal) {
+      deps.metrics.authFailures.inc({ surface: 'kiosk' });
+      log.warn({ ip: req.ip }, 'kiosk pairing refused: wrong user name or password');
+    }
     if (!principal) return reply.code(401).send({ error: { code: 'unauthorized', message: 'the kiosk user name and password are wrong' } });
     if (principal.role !== 'teacher') {
       return reply.code(403).send({ error: { code: 'forbidden', message: `a kiosk pairs with a teacher-role user; ${principal.username} is ${principal.role}` } });

@@ -81,6 +81,7 @@ export function createApi(deps: ApiDeps) {
     clock: deps.clock,
     logger: deps.logger,
     verify: (token) => sessions.verify(token),
+    onRefused: () => deps.metrics.authFailures.inc({ surface: 'kiosk' }),
     snapshot: () => snapshotRef.get(),
     subscribe: deps.subscribe,
     observeScenes: (fn) => deps.scenes.observe(fn),
@@ -179,6 +180,7 @@ export function createApi(deps: ApiDeps) {
     clock: deps.clock,
     logger: deps.logger,
     raiseAlert: deps.raiseAlert,
+    metrics: deps.metrics,
   });
 
   /** Demo room and tests: drive a simulated device (present a card, silence a display). */

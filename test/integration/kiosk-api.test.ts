@@ -78,6 +78,8 @@ describe('kiosk API', () => {
   it('closes a live connection without a valid hello; sends a snapshot then events to a paired kiosk', async () => {
     const bad = await live('nope');
     expect(await bad.closed).toBe(4401);
+    // The wrong pairing password and the bad hello are counted as authentication failures.
+    expect(await (await fetch(`${base}/metrics`)).text()).toContain('classroom_edge_auth_failures_total{surface="kiosk"} 2');
     const ok = await live(token);
     const snap = await until('snapshot', () => ok.frames.find((f) => f.type === 'snapshot'));
     expect(snap.data).toMatchObject({ room: { id: 'test-room' } });
