@@ -7,9 +7,15 @@
  * id and is sent again when the live channel is back (and every few
  * seconds): the edge applies an id once, so a retry never awards praise or
  * switches a device twice. A reply (even an error) ends the command.
+ * The outbox is also kept in the page's storage, so a command survives a
+ * reload of the page (the Electron shell reloads after an outage) and is
+ * sent again, with its id, once the page is back; entries older than six
+ * days are dropped (the edge keeps command results for seven).
  */
 const TOKEN_KEY = 'classroom-edge.kiosk.token';
 const RETRY_MS = 3000;
+const OUTBOX_KEY = 'classroom-edge.kiosk.outbox';
+const OUTBOX_MAX_AGE_MS = 6 * 86_400_000;
 
 export class Unauthorized extends Error {}
 /** The request did not get an answer from the edge itself (network, or a proxy/closing server's 502-504). */
@@ -32,8 +38,11 @@ interface Pending {
   method: string;
   path: string;
   body: Record<string, unknown>;
+  savedAt: number;
   resolve(r: Reply): void;
 }
+
+type Saved = Omit<Pending, 'resolve'>;
 
 export function newCommandId(): string {
   if (typeof crypto.randomUUID === 'function') return crypto.randomUUID();
@@ -43,12 +52,42 @@ export function newCommandId(): string {
 
 export class Api {
   private token: string | null = localStorage.getItem(TOKEN_KEY);
-  private readonly outbox = new Map<string, Pending>();
+  private readonly outbox = new Map<string, Pending>(this.restore().map((p) => [p.id, { ...p, resolve: () => undefined }]));
   private timer: number | undefined;
   /** Called when the number of waiting commands changes. */
   onPending: (n: number) => void = () => undefined;
   /** Called when the edge refuses the token (revoked): back to pairing. */
   onUnauthorized: () => void = () => undefined;
+
+  /** Commands left waiting by an earlier page (sent again by flush()). */
+  private restore(): Saved[] {
+    try {
+      const raw: unknown = JSON.parse(localStorage.getItem(OUTBOX_KEY) ?? '[]');
+      if (!Array.isArray(raw)) return [];
+      const now = Date.now();
+      return raw.filter(
+        (x: Partial<Saved>): x is Saved =>
+          typeof x?.id === 'string' && typeof x.method === 'string' && typeof x.path === 'string' && typeof x.body === 'object' && typeof x.savedAt === 'number' && now - x.savedAt < OUTBOX_MAX_AGE_MS,
+      );
+    } catch {
+      return [];
+    }
+  }
+
+  private save(): void {
+    const saved: Saved[] = [...this.outbox.values()].map(({ id, method, path, body, savedAt }) => ({ id, method, path, body, savedAt }));
+    try {
+      localStorage.setItem(OUTBOX_KEY, JSON.stringify(saved));
+    } catch {
+      // storage full or unavailable: the in-memory outbox still retries
+    }
+    this.onPending(this.outbox.size);
+  }
+
+  /** Commands waiting for the edge. */
+  get pending(): number {
+    return this.outbox.size;
+  }
 
   get paired(): boolean {
     return this.token !== null;
@@ -97,9 +136,9 @@ export class Api {
   command<T = unknown>(method: string, path: string, body: Record<string, unknown>, onQueued?: () => void): Promise<Reply<T>> {
     const id = newCommandId();
     return new Promise<Reply<T>>((resolve) => {
-      const p: Pending = { id, method, path, body: { ...body, commandId: id }, resolve: resolve as (r: Reply) => void };
+      const p: Pending = { id, method, path, body: { ...body, commandId: id }, savedAt: Date.now(), resolve: resolve as (r: Reply) => void };
       this.outbox.set(id, p);
-      this.onPending(this.outbox.size);
+      this.save();
       void this.attempt(p).then((sent) => {
         if (!sent) {
           onQueued?.();
@@ -132,13 +171,13 @@ export class Api {
     try {
       const r = await this.request(p.method, p.path, p.body);
       this.outbox.delete(p.id);
-      this.onPending(this.outbox.size);
+      this.save();
       p.resolve(r);
       return true;
     } catch (e) {
       if (e instanceof Unauthorized) {
         this.outbox.delete(p.id);
-        this.onPending(this.outbox.size);
+        this.save();
         p.resolve({ status: 401, body: null });
         return true;
       }

@@ -57,6 +57,7 @@ api.onPending = (n) => {
   state.pending = n;
   renderChrome();
 };
+state.pending = api.pending;
 api.onUnauthorized = () => {
   live.stop();
   api.forget();

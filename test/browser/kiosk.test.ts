@@ -9,7 +9,10 @@
  * Then the edge service is stopped and started again (same data dir, same
  * ports) while two actions have lost their replies: the page shows the
  * outage, recovers without a reload, retries with the same command ids, and
- * the store holds each action once. Finally the class ends.
+ * the store holds each action once; the same for a lost reply across a
+ * reload of the page. Then the class ends, an unscheduled session starts
+ * when nothing is scheduled, a silent panel is named as not responding, and
+ * a second kiosk locks itself when idle (fake page clock).
  * Screenshots go to test-results/kiosk/ (gitignored).
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -329,6 +332,38 @@ describe('the kiosk as a first-time teacher uses it', () => {
     await page.unroute('**/api/kiosk/devices/panel/commands');
   }, 90_000);
 
+  it('keeps a command whose reply was lost across a reload of the page, and it is applied once', async () => {
+    const s = students[3]!;
+    const attempts: string[] = [];
+    const replies: Array<{ status: number; body: unknown }> = [];
+    let lost = false;
+    await page.route('**/api/lessons/*/behaviour', async (route) => {
+      attempts.push((route.request().postDataJSON() as { commandId: string }).commandId);
+      if (lost) {
+        const res = await route.fetch();
+        replies.push({ status: res.status(), body: await res.json() });
+        return route.fulfill({ response: res });
+      }
+      lost = true;
+      await route.fetch();
+      return route.abort('connectionreset');
+    });
+    await page.click(`[data-student="${s.studentId}"]`);
+    await page.click('[data-category="focus"]');
+    await expect.poll(() => attempts.length).toBe(1);
+    await page.reload(); // e.g. the Electron shell reloading the kiosk
+    await page.locator('#lock').waitFor(); // a reloaded kiosk starts locked
+    await expect.poll(() => replies.length, { timeout: 10_000 }).toBe(1);
+    expect(attempts).toEqual([attempts[0], attempts[0]]);
+    expect(replies[0]).toMatchObject({ status: 200, body: { duplicate: true } });
+    expect(svc!.store.db.prepare("SELECT count(*) AS n FROM behaviour_events WHERE student_id = ? AND kind = 'praise'").get(s.studentId)).toEqual({ n: 1 });
+    await page.unroute('**/api/lessons/*/behaviour');
+    for (const d of PIN) await page.click(`#lock [data-key="${d}"]`);
+    await page.click('#pin-ok');
+    await page.locator('#lock').waitFor({ state: 'hidden' });
+    await page.locator(`[data-student="${s.studentId}"] .points.plus`, { hasText: '+1' }).waitFor();
+  });
+
   it('ends the class: the class-end scene runs and the panel switches off', async () => {
     await page.click('#end');
     await page.locator('.scene-run[data-scene="class-end"][data-done="1"]').waitFor();
@@ -349,8 +384,8 @@ describe('the kiosk as a first-time teacher uses it', () => {
     await page.click('#adhoc-start');
     await page.locator('#lesson-course', { hasText: '自习' }).waitFor();
     expect(await page.locator('#lesson-line').textContent()).toContain('临时课程');
-    // The teacher who unlocked last (李秀英's card) teaches it; the lesson clock ran class-start.
-    expect(svc!.classroom.lessons.current()).toMatchObject({ adHoc: true, classId: 'g10-2', course: '自习', teacherId: 't-li', endsAt: clock.now() + 40 * 60_000 });
+    // The teacher who unlocked last (王建国's PIN, after the reload) teaches it; the lesson clock ran class-start.
+    expect(svc!.classroom.lessons.current()).toMatchObject({ adHoc: true, classId: 'g10-2', course: '自习', teacherId: 't-wang', endsAt: clock.now() + 40 * 60_000 });
     await page.locator('.scene-run[data-scene="class-start"][data-done="1"] .scene-ok').waitFor();
     await page.locator('[data-count="expected"] b', { hasText: '16' }).waitFor();
   });
