@@ -100,7 +100,12 @@ export interface Snapshot {
   lesson: Lesson | null;
   next: Lesson | null;
   attendance: AttendanceSummary | null;
-  behaviour: { points: { byStudent: Array<{ studentId: string; total: number; count: number }> } } | null;
+  behaviour: {
+    expected: number;
+    points: { byStudent: Array<{ studentId: string; total: number; count: number }> };
+    /** Clicker questions of the lesson, in the order they were first answered. */
+    questions: Array<{ questionId: string; answered: number; answers: Record<string, number> }>;
+  } | null;
   today: Array<Lesson & { counts: { expected: number; present: number; late: number; absent: number; leave: number } | null }>;
   sensors: Reading[];
   alerts: Alert[];

@@ -96,8 +96,20 @@ export function attendanceView(snap: Snapshot, act: Actions): Node {
         p ? h('span.points', { class: p > 0 ? 'plus' : 'minus' }, p > 0 ? `+${p}` : String(p)) : null,
       );
     });
+  const q = snap.behaviour?.questions.at(-1);
+  const clicker = q
+    ? h(
+        'div#clicker.clicker',
+        { dataset: { question: q.questionId } },
+        h('b', {}, t('clicker.title', { question: q.questionId })),
+        ...Object.entries(q.answers)
+          .sort(([x], [y]) => x.localeCompare(y))
+          .map(([answer, n]) => h('span.answer', { dataset: { answer } }, h('b', {}, answer), ` ${n}`)),
+        h('span.answered', {}, t('clicker.answered', { n: q.answered, m: snap.behaviour?.expected ?? a.expected })),
+      )
+    : null;
   const unknown = a.unknownCards.map((c) => h('li.unknown-card', {}, t('att.unknownCard', { uid: c.uid }), ' · ', hhmm(c.ts, snap.room.timeZone)));
-  return h('div', {}, counts, h('p.hint', {}, t('att.tapHint')), h('div#grid.grid', {}, ...tiles), unknown.length ? h('ul.unknown', {}, ...unknown) : null);
+  return h('div', {}, counts, clicker, h('p.hint', {}, t('att.tapHint')), h('div#grid.grid', {}, ...tiles), unknown.length ? h('ul.unknown', {}, ...unknown) : null);
 }
 
 function controlRow(label: string, ...buttons: Node[]): Node {

@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DateTime } from 'luxon';
 import { chromium, type Browser, type Page, type Route } from 'playwright-core';
+import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoConfigYaml } from '../../edge/config/demo.js';
 import { loadConfigText } from '../../edge/config/load.js';
@@ -68,6 +69,7 @@ let page: Page;
 let base: string;
 let techAuth: string;
 let kioskPassword: string;
+let techPassword: string;
 const clock = new SettableClock(DateTime.fromISO(`${DAY}T07:52`, { zone: ZONE }).toMillis());
 
 async function start(): Promise<RunningService> {
@@ -114,6 +116,7 @@ beforeAll(async () => {
   };
   techAuth = `Basic ${Buffer.from(`technician:${pw('technician')}`).toString('base64')}`;
   kioskPassword = pw('kiosk');
+  techPassword = pw('technician');
   // The panel is off before the teacher arrives.
   await api('/api/devices/panel/commands', { method: 'POST', body: { command: 'power', args: { on: false } } });
 
@@ -225,6 +228,23 @@ describe('the kiosk as a first-time teacher uses it', () => {
     await page.click('[data-category="answer"]');
     await page.locator(`[data-student="${s.studentId}"] .points.plus`, { hasText: '+1' }).waitFor();
     await shot('attendance');
+  });
+
+  it('shows clicker answers as they arrive', async () => {
+    // Clickers publish answers on the bus (here as the technician, who may publish behaviour).
+    const bus = await mqtt.connectAsync(`mqtt://127.0.0.1:${svc!.ports.mqtt}`, { username: 'technician', password: techPassword, reconnectPeriod: 0 });
+    try {
+      const answers: Array<[number, string]> = [[0, 'A'], [1, 'A'], [2, 'B']];
+      for (const [i, answer] of answers) {
+        const msg = { kind: 'answer', questionId: 'q1', answer, studentId: students[i]!.studentId, id: `clicker-${i}`, ts: clock.now() };
+        await bus.publishAsync('classroom/demo-room/behaviour', JSON.stringify(msg), { qos: 1 });
+      }
+    } finally {
+      await bus.endAsync();
+    }
+    await page.locator('#clicker [data-answer="A"]', { hasText: '2' }).waitFor();
+    expect(await page.locator('#clicker [data-answer="B"]').textContent()).toBe('B 1');
+    expect(await page.locator('#clicker .answered').textContent()).toBe('已答 3/16 人');
   });
 
   it('switches to English and back at a touch', async () => {
