@@ -284,6 +284,17 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
       startedAt: started,
       sync,
       configStatus: () => configPush.status(),
+      config,
+      raiseAlert,
+      // The kiosk's live channel reads the bus in process (aedes subscription; no socket, no credentials).
+      subscribe: (filter, onMessage) => {
+        const deliver = (packet: { topic: string; payload: Buffer | string }, cb: () => void) => {
+          onMessage(packet.topic, Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload));
+          cb();
+        };
+        broker!.aedes.subscribe(filter, deliver, () => undefined);
+        return () => broker!.aedes.unsubscribe(filter, deliver, () => undefined);
+      },
     });
     cleanup.push(() => api.close());
     await api.listen({ port: config.api.port, host: config.api.host });

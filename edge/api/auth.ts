@@ -13,10 +13,18 @@ import type { Clock } from '../util/clock.js';
 
 const CACHE_MS = 5 * 60_000;
 
-export function createAuthenticator(deps: { credentials: CredentialStore; metrics: Metrics; logger: Logger; clock: Clock }) {
+export function createAuthenticator(deps: {
+  credentials: CredentialStore;
+  metrics: Metrics;
+  logger: Logger;
+  clock: Clock;
+  /** Bearer tokens of paired kiosks (optional). */
+  tokens?: { verify(token: string): Principal | null };
+}) {
   const cache = new Map<string, { principal: Principal; until: number }>();
 
   async function authenticate(header: string | undefined): Promise<Principal | null> {
+    if (header?.startsWith('Bearer ')) return deps.tokens?.verify(header.slice(7).trim()) ?? null;
     if (!header?.startsWith('Basic ')) return null;
     const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
@@ -36,15 +44,16 @@ export function createAuthenticator(deps: { credentials: CredentialStore; metric
   }
 
   /** A fastify preHandler that requires one of the roles. */
-  return function requireRole(...roles: Role[]) {
+  function requireRole(...roles: Role[]) {
     return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
       const principal = await authenticate(req.headers.authorization);
       if (!principal) {
         deps.metrics.authFailures.inc({ surface: 'api' });
         deps.logger.warn({ ip: req.ip, url: req.url }, 'API request without valid credentials');
+        const bearer = req.headers.authorization?.startsWith('Bearer ') === true;
         await reply
           .code(401)
-          .header('www-authenticate', 'Basic realm="classroom-edge", charset="UTF-8"')
+          .header('www-authenticate', bearer ? 'Bearer realm="classroom-edge"' : 'Basic realm="classroom-edge", charset="UTF-8"')
           .send({ error: { code: 'unauthorized', message: 'valid credentials required' } });
         return;
       }
@@ -54,7 +63,8 @@ export function createAuthenticator(deps: { credentials: CredentialStore; metric
       }
       req.principal = principal;
     };
-  };
+  }
+  return Object.assign(requireRole, { authenticate });
 }
 
 declare module 'fastify' {

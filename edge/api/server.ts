@@ -1,11 +1,23 @@
 /**
  * The edge's HTTP API (fastify): `/health` (no auth), `/metrics`
  * (Prometheus text), and authenticated JSON routes to list devices, send a
- * command and run a scene. The kiosk UI and its routes come with the kiosk.
+ * command and run a scene; the kiosk UI under `/kiosk/`, its routes and its
+ * live WebSocket (kiosk-routes.ts, kiosk-live.ts; docs/kiosk.md). A device
+ * command with an `id` is applied once per id (command-ledger.ts).
  */
 import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import { z } from 'zod';
-import type { DeviceSupervisor, CommandResult } from '../devices/supervisor.js';
+import { join } from 'node:path';
+import type { DeviceSupervisor } from '../devices/supervisor.js';
+import type { EdgeConfig } from '../config/schema.js';
+import type { AlertMessage } from '../schemas/bus.js';
+import { packageInfo } from '../util/package-info.js';
+import { CommandLedger } from './command-ledger.js';
+import { KioskLive, type BusSubscribe } from './kiosk-live.js';
+import { registerKioskRoutes } from './kiosk-routes.js';
+import { KioskSessions } from './kiosk-sessions.js';
+import { registerKioskStatic } from './kiosk-static.js';
+import { statusFor } from './status.js';
 import type { SceneRunner } from '../scenes/scenes.js';
 import type { Metrics } from '../metrics.js';
 import type { Store } from '../store/index.js';
@@ -35,6 +47,12 @@ export interface ApiDeps {
   sync?: { stats(): object } | null;
   /** Which configuration is in force (the file's or a pushed version): part of /health. */
   configStatus?: () => object;
+  config: EdgeConfig;
+  raiseAlert(alert: Omit<AlertMessage, 'id' | 'ts'>): Promise<void>;
+  /** In-process subscription to the bus, for the kiosk's live channel. */
+  subscribe?: BusSubscribe;
+  /** The built kiosk UI (default: dist/kiosk/ui of the installation). */
+  kioskUiDir?: string;
 }
 
 const commandBody = z.object({
@@ -43,34 +61,38 @@ const commandBody = z.object({
   args: z.record(z.string(), z.unknown()).default({}),
 });
 
-/** HTTP status for a failed command, by error code. */
-function statusFor(r: CommandResult): number {
-  if (r.ok) return 200;
-  switch (r.error?.code) {
-    case 'unknown-device':
-      return 404;
-    case 'unsupported':
-    case 'invalid-args':
-      return 400;
-    case 'offline':
-    case 'busy':
-      return 503;
-    case 'timeout':
-      return 504;
-    default:
-      return 502;
-  }
-}
-
 export function createApi(deps: ApiDeps) {
   const app = Fastify({
     // Typed as fastify's base logger so that route modules take a plain FastifyInstance.
     loggerInstance: deps.logger.child({ ns: 'edge:api' }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 64 * 1024,
+    // On stop, close every connection, not only idle ones: browsers keep preconnected sockets that never send a
+    // request, which Node would otherwise keep open for up to its 60 s headers timeout and hold the stop that long.
+    forceCloseConnections: true,
   });
-  const requireRole = createAuthenticator(deps);
+  const sessions = new KioskSessions({ store: deps.store, clock: deps.clock, logger: deps.logger, config: deps.config.kiosk });
+  const requireRole = createAuthenticator({ ...deps, tokens: sessions });
   const operator = requireRole('technician', 'teacher');
+  const ledger = new CommandLedger({ store: deps.store, clock: deps.clock, logger: deps.logger.child({ ns: 'edge:commands' }) });
+  ledger.start();
+  // The snapshot builder comes from the kiosk routes, registered below.
+  const snapshotRef: { get: () => object } = { get: () => ({}) };
+  const live = new KioskLive({
+    roomId: deps.roomId,
+    clock: deps.clock,
+    logger: deps.logger,
+    verify: (token) => sessions.verify(token),
+    onRefused: () => deps.metrics.authFailures.inc({ surface: 'kiosk' }),
+    snapshot: () => snapshotRef.get(),
+    subscribe: deps.subscribe,
+    observeScenes: (fn) => deps.scenes.observe(fn),
+  });
+  app.addHook('onReady', async () => live.start(app.server));
+  app.addHook('preClose', async () => {
+    live.close();
+    ledger.stop();
+  });
 
   app.setErrorHandler((err: { statusCode?: number; message: string }, req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
@@ -117,8 +139,14 @@ export function createApi(deps: ApiDeps) {
       return reply.code(400).send({ error: { code: 'invalid-request', message } });
     }
     const principal = req.principal!;
-    const r = await deps.devices.execute(req.params.id, body.data.command, body.data.args, { username: principal.username, role: principal.role });
-    return reply.code(statusFor(r)).send({ id: body.data.id, ...r });
+    const run = async () => {
+      const r = await deps.devices.execute(req.params.id, body.data.command, body.data.args, { username: principal.username, role: principal.role });
+      return { status: statusFor(r), body: { id: body.data.id, ...r } };
+    };
+    const { id } = body.data;
+    const r = id === undefined ? { ...(await run()), replayed: false } : await ledger.once({ commandId: id, actor: principal.username, action: 'device.command', target: req.params.id }, run);
+    if (r.replayed) void reply.header('x-command-replayed', '1');
+    return reply.code(r.status).send(r.body);
   });
 
   app.get('/api/scenes', { preHandler: operator }, async () => ({ scenes: deps.scenes.names() }));
@@ -141,7 +169,25 @@ export function createApi(deps: ApiDeps) {
     roomId: deps.roomId,
     timeZone: deps.timeZone,
   });
-  registerLessonOverrideRoutes(app, { requireRole, lessons: deps.classroom.lessons, datasets: deps.classroom.datasets, store: deps.store, clock: deps.clock });
+  registerLessonOverrideRoutes(app, { requireRole, lessons: deps.classroom.lessons, datasets: deps.classroom.datasets, store: deps.store, clock: deps.clock, ledger });
+
+  registerKioskStatic(app, deps.kioskUiDir ?? join(packageInfo().root, 'dist', 'kiosk', 'ui'));
+  snapshotRef.get = registerKioskRoutes(app, {
+    requireRole,
+    sessions,
+    ledger,
+    live,
+    config: deps.config,
+    version: deps.version,
+    classroom: deps.classroom,
+    devices: deps.devices,
+    scenes: deps.scenes,
+    store: deps.store,
+    clock: deps.clock,
+    logger: deps.logger,
+    raiseAlert: deps.raiseAlert,
+    metrics: deps.metrics,
+  });
 
   /** Demo room and tests: drive a simulated device (present a card, silence a display). */
   app.post<{ Params: { id: string; action: string } }>('/api/sim/:id/:action', { preHandler: requireRole('technician') }, async (req, reply) => {

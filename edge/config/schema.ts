@@ -108,6 +108,25 @@ export type BrokerUserConfig = z.infer<typeof brokerUserSchema>;
 
 const bindList = z.array(host).min(1);
 
+const KIOSK_DEFAULTS = { idleLockSeconds: 180, pins: [], ventilation: { co2Ppm: 1000, pm25: 75 } };
+export const kioskSchema = z
+  .object({
+    /** The kiosk's controls lock after this long without a touch. */
+    idleLockSeconds: z.number().int().min(15).max(3600).default(KIOSK_DEFAULTS.idleLockSeconds),
+    /** Teachers' unlock PINs, as scrypt hashes (`classroom-edge hash-password`); a teacher's card tap unlocks too. */
+    pins: z
+      .array(z.object({ teacherId: idSchema, pinHash: z.string().startsWith('scrypt$', 'must be a scrypt hash made by `classroom-edge hash-password`') }).strict())
+      .default([]),
+    /** Above either value the kiosk asks to ventilate the room. */
+    ventilation: z
+      .object({ co2Ppm: z.number().positive().default(1000), pm25: z.number().positive().default(75) })
+      .strict()
+      .default(KIOSK_DEFAULTS.ventilation),
+  })
+  .strict()
+  .default(KIOSK_DEFAULTS);
+export type KioskConfig = z.infer<typeof kioskSchema>;
+
 const DEFAULT_BEHAVIOUR_CATEGORIES = [
   { id: 'answer', label: '积极回答', kind: 'praise' as const, points: 1 },
   { id: 'teamwork', label: '团队合作', kind: 'praise' as const, points: 1 },
@@ -208,6 +227,8 @@ export const configSchema = z
       })
       .strict()
       .default({ retentionDays: 30 }),
+    /** The teacher's kiosk (docs/kiosk.md): idle lock, unlock PINs, ventilation thresholds. */
+    kiosk: kioskSchema,
     devices: z.array(deviceSchema).default([]),
     scenes: z.record(idSchema, z.array(sceneStepSchema).min(1)).default({}),
     /** Configuration pushes (docs/config-push.md): how long changed devices have to come online before the push is rolled back. */

@@ -9,6 +9,8 @@
  *   GET  /api/datasets                                            timetable and roster versions in force
  * Replies: `{ lesson }`, or the API's envelope `{ error: { code, message } }`
  * (409 for an override that cannot be done now, 400 for bad input).
+ * With a `commandId` and the API's command ledger, an override is applied
+ * once per id: a retry gets the first reply (edge/api/command-ledger.ts).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
@@ -28,6 +30,13 @@ export interface LessonOverrideRouteDeps {
   datasets: Pick<Datasets, 'active' | 'history'>;
   store: Pick<Store, 'recordAudit'>;
   clock: Clock;
+  /** Dedup by commandId, the API's command ledger (edge/api/command-ledger.ts); without it commandId is only audited. */
+  ledger?: {
+    once(
+      key: { commandId: string; actor: string; action: string; target: string },
+      action: () => Promise<{ status: number; body: unknown }>,
+    ): Promise<{ status: number; body: unknown; replayed: boolean }>;
+  };
 }
 
 const commandId = z.string().min(1).max(64).optional();
@@ -72,32 +81,41 @@ export function registerLessonOverrideRoutes(app: FastifyInstance, deps: LessonO
         return sendError(reply, 400, 'invalid-request', message);
       }
       const principal = req.principal!;
-      const data: Record<string, unknown> = parsed.data;
-      let target = typeof data.lessonId === 'string' ? data.lessonId : (deps.lessons.current()?.lessonId ?? 'none');
-      const audit = (result: 'ok' | 'refused' | 'error', error?: string) =>
-        deps.store.recordAudit({
-          actor: principal.username,
-          role: principal.role,
-          action: `lesson.${action}`,
-          target,
-          args: parsed.data,
-          result,
-          ...(error ? { error } : {}),
-          ts: deps.clock.now(),
-        });
-      try {
-        const lesson = await run(action, req.body ?? {});
-        target = lesson.lessonId;
-        await audit('ok');
-        return { lesson };
-      } catch (err) {
-        if (err instanceof LessonOverrideError) {
-          await audit('refused', err.message);
-          return sendError(reply, STATUS[err.code] ?? 409, err.code, err.message);
+      const apply = async (): Promise<{ status: number; body: unknown }> => {
+        const data: Record<string, unknown> = parsed.data;
+        let target = typeof data.lessonId === 'string' ? data.lessonId : (deps.lessons.current()?.lessonId ?? 'none');
+        const audit = (result: 'ok' | 'refused' | 'error', error?: string) =>
+          deps.store.recordAudit({
+            actor: principal.username,
+            role: principal.role,
+            action: `lesson.${action}`,
+            target,
+            args: parsed.data,
+            result,
+            ...(error ? { error } : {}),
+            ts: deps.clock.now(),
+          });
+        try {
+          const lesson = await run(action, req.body ?? {});
+          target = lesson.lessonId;
+          await audit('ok');
+          return { status: 200, body: { lesson } };
+        } catch (err) {
+          if (err instanceof LessonOverrideError) {
+            await audit('refused', err.message);
+            return { status: STATUS[err.code] ?? 409, body: { error: { code: err.code, message: err.message } } };
+          }
+          await audit('error', err instanceof Error ? err.message : String(err));
+          throw err;
         }
-        await audit('error', err instanceof Error ? err.message : String(err));
-        throw err;
-      }
+      };
+      const id = (parsed.data as { commandId?: string }).commandId;
+      const r =
+        id !== undefined && deps.ledger
+          ? await deps.ledger.once({ commandId: id, actor: principal.username, action: `lesson.${action}`, target: 'lesson' }, apply)
+          : { ...(await apply()), replayed: false };
+      if (r.replayed) void reply.header('x-command-replayed', '1');
+      return reply.code(r.status).send(r.body);
     });
   }
 

@@ -331,6 +331,37 @@ CREATE TABLE recording_uploads (
 CREATE INDEX recording_uploads_state ON recording_uploads (state, id);
 `;
 
+/**
+ * Version 8 (issue 6, edge/api/kiosk-*.ts): the kiosk's paired sessions
+ * (only a SHA-256 of each bearer token is kept; revocable) and the results
+ * of the kiosk's commands by their client-generated id, so a command retried
+ * after a reconnect, even across a restart, is answered from here instead of
+ * being applied twice. Neither is personal data nor goes to the district.
+ */
+const v8Kiosk = `
+CREATE TABLE kiosk_sessions (
+  id           TEXT    PRIMARY KEY,
+  token_hash   TEXT    NOT NULL UNIQUE,
+  username     TEXT    NOT NULL,
+  role         TEXT    NOT NULL,
+  label        TEXT    NOT NULL,
+  created_at   INTEGER NOT NULL,
+  last_seen_at INTEGER NOT NULL,
+  revoked_at   INTEGER
+) STRICT;
+
+CREATE TABLE kiosk_commands (
+  command_id TEXT    PRIMARY KEY,
+  actor      TEXT    NOT NULL,
+  action     TEXT    NOT NULL,
+  target     TEXT    NOT NULL,
+  status     INTEGER NOT NULL,
+  response   TEXT    NOT NULL CHECK (json_valid(response)),
+  ts         INTEGER NOT NULL
+) STRICT;
+CREATE INDEX kiosk_commands_ts ON kiosk_commands (ts);
+`;
+
 /** The migrations this code knows, in order. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'initial', up: v1Initial },
@@ -340,6 +371,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 5, name: 'config-versions', up: v5ConfigVersions },
   { version: 6, name: 'remote-commands', up: v6RemoteCommands },
   { version: 7, name: 'recording-uploads', up: v7RecordingUploads },
+  { version: 8, name: 'kiosk', up: v8Kiosk },
 ];
 
 export function schemaVersion(db: Database.Database): number {

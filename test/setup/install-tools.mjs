@@ -18,6 +18,9 @@ const wanted = [
   ['python3-serial', () => pyHas('serial')],
   ['gpiod', () => has('gpiomon') && has('gpioget') && has('gpioset')],
   ['openssl', () => existsSync('/usr/bin/openssl')],
+  // The kiosk's browser tests (test/browser): Debian's Chromium driven by playwright-core, and CJK fonts so Chinese renders.
+  ['chromium', () => existsSync('/usr/bin/chromium')],
+  ['fonts-noto-cjk', () => existsSync('/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc')],
 ];
 
 const missing = wanted.filter(([, ok]) => !ok()).map(([pkg]) => pkg);
