@@ -96,6 +96,7 @@ export class IngestWorker {
       });
     });
     client.on('close', () => {
+      if (this.connected && !this.stopping) this.log.warn('broker connection lost; reconnecting with backoff');
       this.connected = false;
       if (this.stopping || this.reconnectTimer) return;
       this.reconnectTimer = setTimeout(() => {
