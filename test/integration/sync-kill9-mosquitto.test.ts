@@ -11,7 +11,9 @@
  * unique ids into the edge's local bus (paced, so a 2-core CI machine keeps
  * up); every id whose PUBACK arrived is recorded.
  *
- * Each round kills one of the three at a random moment of the busy window,
+ * Each round kills each target in turn (the edge, the worker, the broker,
+ * and the worker then the broker: a district server losing power) at a
+ * random moment of the busy window,
  * but only once work is really in flight: for the edge, publishes without a
  * PUBACK and batches the cloud has not acknowledged; for the worker and the
  * broker, batches the cloud has not acknowledged (edge /health `inFlight`).
@@ -22,16 +24,21 @@
  * equal the edge's event log exactly: one store id, the same seqs 1..n, the
  * same stream/type/entity/payload/ts/clockSynced/bootId.
  *
- * Proof that it can fail (tried by hand, patches not kept):
- * - sync/cloud/worker.ts patched to publish the ack (ackedSeq = batch.lastSeq)
- *   *before* `store.commitBatch`, with a 30 ms pause in between (a slow disk):
- *   the drain completed (the edge believed everything acknowledged) and the
- *   test failed on "cloud rows equal the edge log": seqs missing from the
- *   cloud (see the report in the commit message for the figures).
- * - sync/uplink.ts patched to advance `sync.ackedSeq` on the broker's PUBACK
- *   of a batch instead of the cloud's ack: the broker-kill rounds lost the
- *   batches queued in mosquitto for the worker, and the same assertion failed
- *   with missing seqs.
+ * Proof that it can fail (tried by hand on a patched build, patches not kept):
+ * - sync/cloud/worker.ts acking what it received (ackedSeq = batch.lastSeq)
+ *   *before* committing it (commit 30 ms later, a slow disk): the drain
+ *   completed, then "80 seqs of the edge log missing from the cloud:
+ *   [2869, 2870, ...]" (a worker kill fell between ack and commit).
+ * - sync/uplink.ts taking the broker's PUBACK of a batch for the cloud's ack:
+ *   with edge/worker/broker kills only, the test still passed (mosquitto hands
+ *   a batch to a live worker within microseconds, and keeps it for a dead
+ *   worker's session); so the `worker+broker` kill was added (batches queued
+ *   for the dead worker die with mosquitto), and the test then failed with
+ *   "2032 seqs of the edge log missing from the cloud: [2689, 2690, ...]".
+ * - before the fixes of this commit the test also found two real bugs: the
+ *   cloud process exited (code 0) when the broker went down, and the edge and
+ *   the cloud hung on SIGTERM after a broker restart (sync/cloud/cli.ts,
+ *   sync/uplink.ts, sync/cloud/worker.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -47,7 +54,8 @@ import { PASSWORDS, tempRoom, type TempRoom } from '../helpers/room.js';
 
 const ROOM = 'kill-room';
 const ROUNDS = 3;
-const TARGETS = ['edge', 'worker', 'broker'] as const;
+/** `worker+broker`: the district server loses power: the worker dies, batches queue in mosquitto for its session, then mosquitto dies too. */
+const TARGETS = ['edge', 'worker', 'broker', 'worker+broker'] as const;
 type Target = (typeof TARGETS)[number];
 const PUBLISHERS = 2;
 /** QoS 1 publishes each publisher keeps in flight at most. */
@@ -308,7 +316,7 @@ cloud:
 
     step('start');
     cloud = await startCloudCli(cloudYaml);
-    edge = await startCli(['--config', room.configFile], { DEBUG: process.env.K9DEBUG ?? '' });
+    edge = await startCli(['--config', room.configFile]);
     load = new Load();
     await load.attach(edge.ports.mqtt!);
 
@@ -352,7 +360,7 @@ cloud:
           expect(publishesInFlight, `round ${round}: no publish was in flight when the edge was killed`).toBeGreaterThan(0);
           const check = checkEdgeStore(storeFile, load, `after the edge kill of round ${round}`);
           expect(check.lastSeq, `round ${round}: the edge log is behind what /health showed (store recreated?)`).toBeGreaterThanOrEqual(atKill.lastSeq);
-          edge = await startCli(['--config', room.configFile], { DEBUG: process.env.K9DEBUG ?? '' });
+          edge = await startCli(['--config', room.configFile]);
           expect(edge.output()).not.toMatch(/STORE CORRUPT|store-recovered/);
           await load.attach(edge.ports.mqtt!);
         } else if (target === 'worker') {
@@ -360,10 +368,22 @@ cloud:
           process.kill(c.child.pid!, 'SIGKILL');
           signal = (await c.exited).signal;
           cloud = await startCloudCli(cloudYaml);
-        } else {
+        } else if (target === 'broker') {
           const exit = await broker.kill();
           signal = exit?.signal ?? null;
           await broker.start();
+        } else {
+          const c = cloud;
+          process.kill(c.child.pid!, 'SIGKILL');
+          const workerSignal = (await c.exited).signal;
+          expect(workerSignal, `round ${round}: the worker did not die by SIGKILL`).toBe('SIGKILL');
+          // The edge keeps sending; its batches wait in mosquitto for the dead worker's session, and are lost with mosquitto.
+          const sentBefore = atKill.lastSeq;
+          await healthUntil(edge, (h) => h.lastSeq > sentBefore && h.inFlight > 0, 20_000, `round ${round}: batches sent while the worker is down`);
+          const exit = await broker.kill();
+          signal = exit?.signal ?? null;
+          await broker.start();
+          cloud = await startCloudCli(cloudYaml);
         }
         step(`${target} restarted`);
         expect(signal, `round ${round}: the ${target} did not die by SIGKILL`).toBe('SIGKILL');
@@ -402,7 +422,6 @@ cloud:
       cdb.close();
     }
     expect(new Set(cloudRows.map((r) => r.store_id)), 'the cloud holds rows of another store (the edge store was recreated?)').toEqual(new Set([edgeCheck.storeId]));
-    expect(ackedInCloud).toEqual([{ store_id: edgeCheck.storeId, acked_seq: edgeCheck.lastSeq }]);
     const cloudSeqs = cloudRows.map((r) => r.seq);
     const cloudSet = new Set(cloudSeqs);
     const edgeSeqs = new Set(edgeCheck.log.map((r) => r.seq));
@@ -414,6 +433,7 @@ cloud:
     const canon = (r: EdgeLogRow) => [r.seq, r.stream, r.type, r.entity_id, JSON.stringify(JSON.parse(r.payload)), r.ts, r.clock_synced, r.boot_id];
     const differing = cloudRows.filter((r, i) => JSON.stringify(canon(r)) !== JSON.stringify(canon(edgeCheck.log[i]!))).map((r) => r.seq);
     expect(differing.slice(0, 20), 'cloud rows whose contents differ from the edge log').toEqual([]);
+    expect(ackedInCloud, "the cloud's contiguous mark").toEqual([{ store_id: edgeCheck.storeId, acked_seq: edgeCheck.lastSeq }]);
     // The PUBACKed events are among them (the log holds them exactly once, checked above).
     const behaviourInCloud = cloudRows.filter((r) => r.stream === 'behaviour').length;
     expect(behaviourInCloud).toBeGreaterThanOrEqual(load.acked.size);
