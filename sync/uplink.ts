@@ -269,7 +269,12 @@ export class Uplink {
       return;
     }
     const ack = decoded.value;
-    if (ack.roomId !== this.deps.roomId || ack.storeId !== this.deps.store.storeId) {
+    if (ack.roomId !== this.deps.roomId) {
+      // On this room's own topic but claiming another room: a misaddressed or forged ack (it was only a debug line).
+      this.fail('ack-room-mismatch', new Error(`an ack for room ${ack.roomId} on ${topic}`));
+      return;
+    }
+    if (ack.storeId !== this.deps.store.storeId) {
       // An ack for a store this room had before (moved aside as corrupt): nothing to advance here.
       this.log.debug({ ackStore: ack.storeId, storeId: this.deps.store.storeId }, 'ack for another store ignored');
       return;
