@@ -37,6 +37,8 @@ export interface ClassroomDeps {
   raiseAlert: (alert: Omit<AlertMessage, 'id' | 'ts'>) => Promise<void>;
   scenes: SceneRunner;
   timing?: ClassroomTiming;
+  /** Counts a malformed or foreign lesson-receipt verdict from the district (metrics.syncErrors). */
+  onSyncRejected?: (reason: string) => void;
 }
 
 export interface ClassroomTiming {
@@ -96,7 +98,7 @@ export async function startClassroom(deps: ClassroomDeps) {
   });
   lessons.on('update', () => void publishLesson());
 
-  const receipts = new LessonReceipts({ roomId: config.room.id, store, clock, logger: deps.logger, raiseAlert: deps.raiseAlert });
+  const receipts = new LessonReceipts({ roomId: config.room.id, store, clock, logger: deps.logger, raiseAlert: deps.raiseAlert, onRejected: deps.onSyncRejected });
   const attendance = new AttendanceService({
     roomId: config.room.id,
     store,

@@ -203,7 +203,20 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
       });
     }
 
-    classroom = await startClassroom({ config, demo: ctx.demo ?? false, store, clock, logger, topics, publish: bus.publish, raiseAlert, scenes, timing: ctx.timing });
+    classroom = await startClassroom({
+      config,
+      demo: ctx.demo ?? false,
+      store,
+      clock,
+      logger,
+      topics,
+      publish: bus.publish,
+      raiseAlert,
+      scenes,
+      timing: ctx.timing,
+      // Verdicts on down/receipts that are malformed or for another room (they were logged but not counted).
+      onSyncRejected: (reason) => metrics.syncErrors.inc({ reason: reason === 'malformed-receipt' ? reason : `receipt-${reason}` }),
+    });
     cleanup.push(() => classroom!.stop());
 
     if (config.cloud) {

@@ -21,6 +21,9 @@ import type { Logger } from '../edge/util/logger.js';
 import { backoff, linkOptions } from './link-options.js';
 import { ackSchema, decodeMessage, districtTopics, encodeMessage, PROTOCOL_VERSION, type Batch, type Status } from './protocol.js';
 
+/** How long stop() waits for a graceful MQTT disconnect before dropping the connection. */
+const STOP_TIMEOUT_MS = 3000;
+
 export interface UplinkDeps {
   roomId: string;
   store: Store;
@@ -152,7 +155,22 @@ export class Uplink {
         new Promise((r) => setTimeout(r, 2000).unref?.()),
       ]);
     }
-    await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
+    // A graceful end waits until mqtt.js has no QoS 1 publish outstanding, and after the district broker
+    // restarted without our session mqtt.js can keep entries whose PUBACK never comes: the service then
+    // hung on SIGTERM (test/integration/sync-kill9-mosquitto.test.ts). Unacknowledged batches stay in the
+    // store and are resent at the next start, so after a bound the connection is simply dropped (the
+    // broker then publishes the last will, `offline`).
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => {
+        this.log.warn({ outstanding: Object.keys(client.outgoing ?? {}).length }, 'district link did not close in time; dropping the connection');
+        client.stream?.destroy();
+        resolve();
+      }, STOP_TIMEOUT_MS);
+      client.end(false, {}, () => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
     this.connected = false;
     this.deps.metrics?.syncConnected.set(0);
   }
@@ -251,7 +269,12 @@ export class Uplink {
       return;
     }
     const ack = decoded.value;
-    if (ack.roomId !== this.deps.roomId || ack.storeId !== this.deps.store.storeId) {
+    if (ack.roomId !== this.deps.roomId) {
+      // On this room's own topic but claiming another room: a misaddressed or forged ack (it was only a debug line).
+      this.fail('ack-room-mismatch', new Error(`an ack for room ${ack.roomId} on ${topic}`));
+      return;
+    }
+    if (ack.storeId !== this.deps.store.storeId) {
       // An ack for a store this room had before (moved aside as corrupt): nothing to advance here.
       this.log.debug({ ackStore: ack.storeId, storeId: this.deps.store.storeId }, 'ack for another store ignored');
       return;

@@ -241,11 +241,16 @@ export async function runCloudCommand(args: {
   }
   const logger = args.logger(config.log.level);
   const cloud = await startCloud(config, logger);
+  // Runs until a signal, whatever the broker does: while every worker is disconnected and waiting for
+  // its (unref'd) reconnect timer, nothing else would keep the event loop alive and the process would
+  // exit with 0 when the broker went down (found by test/integration/sync-kill9-mosquitto.test.ts).
+  const keepAlive = setInterval(() => undefined, 1 << 30);
   await new Promise<void>((resolve) => {
     const onSignal = (sig: string) => {
       logger.info({ signal: sig }, 'signal received, shutting down');
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
+      clearInterval(keepAlive);
       resolve();
     };
     process.on('SIGTERM', onSignal);

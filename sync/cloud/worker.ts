@@ -25,6 +25,8 @@ import { CONFIG_RESULTS_FILTER } from '../config-downlink.js';
 import { handleConfigResult, isConfigResultTopic } from './config-push.js';
 
 export const SHARE_GROUP = 'ingest';
+/** How long stop() waits for a graceful MQTT disconnect before dropping the connection. */
+const STOP_TIMEOUT_MS = 3000;
 
 export interface WorkerDeps {
   broker: LinkCredentials;
@@ -96,6 +98,7 @@ export class IngestWorker {
       });
     });
     client.on('close', () => {
+      if (this.connected && !this.stopping) this.log.warn('broker connection lost; reconnecting with backoff');
       this.connected = false;
       if (this.stopping || this.reconnectTimer) return;
       this.reconnectTimer = setTimeout(() => {
@@ -115,7 +118,21 @@ export class IngestWorker {
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     const client = this.client;
     if (!client) return;
-    await new Promise<void>((resolve) => client.end(opts.force ?? false, {}, () => resolve()));
+    // A graceful end waits for every outstanding QoS 1 publish (acks, verdicts); after the broker restarted
+    // without this session mqtt.js can keep some whose PUBACK never comes, and `cloud start` then hung on
+    // SIGTERM (test/integration/sync-kill9-mosquitto.test.ts). An ack that is not delivered is harmless
+    // (the edge resends the batch and is acknowledged then), so after a bound the connection is dropped.
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => {
+        this.log.warn({ outstanding: Object.keys(client.outgoing ?? {}).length }, 'broker connection did not close in time; dropping it');
+        client.stream?.destroy();
+        resolve();
+      }, STOP_TIMEOUT_MS);
+      client.end(opts.force ?? false, {}, () => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
     this.connected = false;
   }
 

@@ -35,8 +35,8 @@ export interface DistrictBroker {
   workers: Record<string, ClientCert>;
   /** Starts mosquitto (again) on the same port. */
   start(): Promise<void>;
-  /** SIGKILL (a crash: no will delivered by a clean shutdown, sessions are not persisted). */
-  kill(): Promise<void>;
+  /** SIGKILL (a crash: no will delivered by a clean shutdown, sessions are not persisted); resolves with how it exited (null: was not running). */
+  kill(): Promise<{ code: number | null; signal: NodeJS.Signals | null } | null>;
   /** Broker log (stderr), for failures. */
   log(): string;
   cleanup(): Promise<void>;
@@ -133,12 +133,12 @@ export async function startDistrictBroker(opts: { rooms: string[]; workers?: str
       return portOpen(port);
     }, 10_000, `mosquitto on port ${port}`);
   };
-  const kill = async (): Promise<void> => {
+  const kill = async (): Promise<{ code: number | null; signal: NodeJS.Signals | null } | null> => {
     const p = proc;
-    if (!p || p.exitCode !== null || p.signalCode !== null) return;
-    const gone = new Promise<void>((resolve) => p.once('exit', () => resolve()));
+    if (!p || p.exitCode !== null || p.signalCode !== null) return null;
+    const gone = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => p.once('exit', (code, signal) => resolve({ code, signal })));
     p.kill('SIGKILL');
-    await gone;
+    return gone;
   };
   await start();
   return {
