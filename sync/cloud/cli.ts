@@ -3,7 +3,7 @@
  * ingest (docs/sync.md). A small YAML config, validated by zod:
  *
  *   broker: { url: mqtts://broker.district.lan:8883, certFile, keyFile, caFile }   # or username + passwordFile
- *   database: /var/lib/classroom-cloud/cloud.db
+ *   database: { kind: sqlite, file: /var/lib/classroom-cloud/cloud.db }   # or { kind: postgres, host, …, passwordFile } (db-config.ts)
  *   workers: 2            # ingest workers in this process (shared subscription)
  *   clientIdPrefix: cloud-worker
  *   api: { port: 8443, host: 0.0.0.0, tls: { certFile, keyFile } }   # technician API (sync/cloud/api.ts)
@@ -18,8 +18,10 @@ import type { Logger } from '../../edge/util/logger.js';
 import { createCloudApi } from './api.js';
 import { CloudCommands, CommandLink } from './commands.js';
 import { registerFleet } from './fleet.js';
+import { databaseConfigSchema, describeDatabase, DatabaseConfigError } from './db-config.js';
 import { CloudStore } from './store.js';
 import { roomEntrySchema, technicianSchema, Technicians } from './technicians.js';
+import { SchemaVersionError } from './schema.js';
 import { IngestWorker } from './worker.js';
 import type { FastifyInstance } from 'fastify';
 
@@ -46,7 +48,8 @@ export const cloudConfigSchema = z
           ctx.addIssue({ code: 'custom', message: 'username and passwordFile go together', path: ['passwordFile'] });
         }
       }),
-    database: z.string().min(1),
+    /** SQLite (a file path, or `{kind: sqlite, file}`) or `{kind: postgres, …}` (sync/cloud/db-config.ts). */
+    database: databaseConfigSchema,
     workers: z.number().int().min(1).max(32).default(1),
     /** Worker i connects as `{clientIdPrefix}-{i}` (the broker's ACL grants `cloud-worker*` full rights). */
     clientIdPrefix: z.string().min(1).max(48).regex(/^[A-Za-z0-9_.-]+$/).default('cloud-worker'),
@@ -120,7 +123,11 @@ export interface RunningCloud {
 }
 
 export async function startCloud(config: CloudConfigFile, logger: Logger): Promise<RunningCloud> {
-  const store = new CloudStore(config.database, { skewThresholdMs: config.skewThresholdMs });
+  const dbLog = logger.child({ ns: 'cloud:db' });
+  const store = await CloudStore.open(config.database, {
+    skewThresholdMs: config.skewThresholdMs,
+    onPoolError: (err) => dbLog.warn({ err: err.message }, 'database connection lost; the pool reconnects'),
+  });
   const workers = Array.from(
     { length: config.workers },
     (_, i) => new IngestWorker({ broker: config.broker, clientId: `${config.clientIdPrefix}-${i + 1}`, store, logger, statusTopics: i === 0 }),
@@ -129,7 +136,7 @@ export async function startCloud(config: CloudConfigFile, logger: Logger): Promi
     await Promise.all(workers.map((w) => w.start()));
   } catch (e) {
     await Promise.all(workers.map((w) => w.stop({ force: true })));
-    store.close();
+    await store.close();
     throw e;
   }
   // Technicians' commands: their own MQTT client (the workers' credentials, its own client id), the API.
@@ -143,12 +150,14 @@ export async function startCloud(config: CloudConfigFile, logger: Logger): Promi
     defaultTtlMs: config.commands.ttlMs,
   });
   link = new CommandLink({ broker: config.broker, clientId: `${config.clientIdPrefix}-commands`, logger, onResult: (t, p) => commands.onResultMessage(t, p) });
+  let sweeping = false;
   const sweeper = setInterval(() => {
-    try {
-      commands.sweep();
-    } catch (err) {
-      logger.error({ err }, 'command sweep failed');
-    }
+    if (sweeping) return; // a slow database: never two sweeps at once
+    sweeping = true;
+    commands
+      .sweep()
+      .catch((err: unknown) => logger.error({ err }, 'command sweep failed'))
+      .finally(() => (sweeping = false));
   }, 1000);
   sweeper.unref?.();
   let api: FastifyInstance | null = null;
@@ -175,10 +184,10 @@ export async function startCloud(config: CloudConfigFile, logger: Logger): Promi
     await api?.close();
     await link.stop();
     await Promise.all(workers.map((w) => w.stop({ force: true })));
-    store.close();
+    await store.close();
     throw e;
   }
-  logger.info({ workers: workers.length, database: config.database, url: config.broker.url, apiPort }, 'district cloud ingest started');
+  logger.info({ workers: workers.length, database: describeDatabase(config.database), url: config.broker.url, apiPort }, 'district cloud ingest started');
   return {
     store,
     workers,
@@ -191,7 +200,7 @@ export async function startCloud(config: CloudConfigFile, logger: Logger): Promi
       await api?.close();
       await link.stop();
       await Promise.all(workers.map((w) => w.stop()));
-      store.close();
+      await store.close();
     },
   };
 }
@@ -234,7 +243,16 @@ export async function runCloudCommand(args: {
     throw e;
   }
   const logger = args.logger(config.log.level);
-  const cloud = await startCloud(config, logger);
+  let cloud: RunningCloud;
+  try {
+    cloud = await startCloud(config, logger);
+  } catch (e) {
+    if (e instanceof DatabaseConfigError || e instanceof SchemaVersionError) {
+      process.stderr.write(`refusing to start: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
   await new Promise<void>((resolve) => {
     const onSignal = (sig: string) => {
       logger.info({ signal: sig }, 'signal received, shutting down');

@@ -57,7 +57,7 @@ export async function runPushConfig(args: { configFile: string | undefined; logg
     return 2;
   }
   const logger = args.logger('warn');
-  const store = new CloudStore(config.database);
+  const store = await CloudStore.open(config.database);
   try {
     const { push, result } = await pushConfig({
       broker: config.broker,
@@ -78,6 +78,6 @@ export async function runPushConfig(args: { configFile: string | undefined; logg
     for (const line of describeConfigResult(result)) process.stdout.write(`${line}\n`);
     return result.outcome === 'applied' || result.outcome === 'unchanged' ? 0 : 1;
   } finally {
-    store.close();
+    await store.close();
   }
 }

@@ -5,6 +5,12 @@
  * the acknowledgement (`down/ack`, QoS 1). Room status and device telemetry
  * go to the room_status table. A malformed batch, or one whose room id does
  * not match its topic, is rejected and counted; the handler never throws.
+ *
+ * Messages are handled one at a time per worker, through mqtt.js's
+ * `handleMessage`: the broker's PUBACK for a batch is sent only after its
+ * commit (a worker that dies mid-commit gets it again from its session), and
+ * a slow database slows this worker's intake instead of piling batches up in
+ * memory. Parallelism comes from several workers on the shared subscription.
  */
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from '../../edge/util/logger.js';
@@ -53,6 +59,8 @@ export class IngestWorker {
   private connected = false;
   private stopping = false;
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  /** The message being handled (stop waits for it, so the store is not closed under a commit). */
+  private inFlight: Promise<void> = Promise.resolve();
   private readonly backoff;
   private readonly log: Logger;
   private readonly now: () => number;
@@ -105,7 +113,11 @@ export class IngestWorker {
       this.reconnectTimer.unref?.();
     });
     client.on('error', (err) => this.log.warn({ err: err.message }, 'broker connection problem'));
-    client.on('message', (topic, payload) => this.onMessage(topic, payload));
+    client.handleMessage = (packet, done) => {
+      const handled = this.onMessage(packet.topic, packet.payload as Buffer);
+      this.inFlight = handled;
+      void handled.finally(() => done());
+    };
     return first;
   }
 
@@ -116,6 +128,7 @@ export class IngestWorker {
     const client = this.client;
     if (!client) return;
     await new Promise<void>((resolve) => client.end(opts.force ?? false, {}, () => resolve()));
+    await this.inFlight;
     this.connected = false;
   }
 
@@ -128,30 +141,30 @@ export class IngestWorker {
     this.log.warn({ reason, ...detail }, 'message rejected');
   }
 
-  private onMessage(topic: string, payload: Buffer): void {
+  private async onMessage(topic: string, payload: Buffer): Promise<void> {
     try {
       if (isConfigResultTopic(topic)) {
-        const rejected = handleConfigResult(this.deps.store, topic, payload, this.now());
+        const rejected = await handleConfigResult(this.deps.store, topic, payload, this.now());
         if (rejected) this.reject(rejected, { topic });
         return;
       }
       const t = parseDistrictTopic(topic);
       if (!t) return this.reject('topic', { topic });
-      if (t.kind === 'events') this.onBatch(t.roomId, topic, payload);
-      else if (t.kind === 'status') this.onStatus(t.roomId, topic, payload);
-      else if (t.kind === 'telemetry') this.onTelemetry(t.roomId, t.deviceId, topic, payload);
+      if (t.kind === 'events') await this.onBatch(t.roomId, topic, payload);
+      else if (t.kind === 'status') await this.onStatus(t.roomId, topic, payload);
+      else if (t.kind === 'telemetry') await this.onTelemetry(t.roomId, t.deviceId, topic, payload);
     } catch (err) {
       // A store failure (disk full, I/O): no ack, so the edge resends later.
       this.reject('internal', { topic, err: err instanceof Error ? err.message : String(err) });
     }
   }
 
-  private onBatch(roomId: string, topic: string, payload: Buffer): void {
+  private async onBatch(roomId: string, topic: string, payload: Buffer): Promise<void> {
     const decoded = decodeMessage(batchSchema, payload);
     if (!decoded.ok) return this.reject(decoded.error.code, { topic, error: decoded.error.message, bytes: payload.length });
     const batch = decoded.value;
     if (batch.roomId !== roomId) return this.reject('room-mismatch', { topic, payloadRoom: batch.roomId });
-    const result = this.deps.store.commitBatch(batch, this.now());
+    const result = await this.deps.store.commitBatch(batch, this.now());
     this.counts.batches++;
     this.counts.inserted += result.inserted;
     this.counts.duplicates += result.duplicates;
@@ -170,26 +183,30 @@ export class IngestWorker {
       log({ roomId, lessonId: verdict.lessonId, revision: verdict.revision, outcome: verdict.outcome, differences: verdict.differences }, 'lesson receipt checked');
       this.client?.publish(districtTopics(roomId).receipts, JSON.stringify(verdict), { qos: 1 }, (err) => {
         if (err) this.log.warn({ err: err.message, roomId, lessonId: verdict.lessonId }, 'receipt verdict not sent; offered again at the next batch');
-        else this.deps.store.receipts.markPublished(verdict, this.now());
+        else {
+          this.deps.store.receipts
+            .markPublished(verdict, this.now())
+            .catch((e: unknown) => this.log.warn({ err: e instanceof Error ? e.message : String(e), roomId }, 'receipt verdict sent but not marked; offered again at the next batch'));
+        }
       });
     }
   }
 
-  private onStatus(roomId: string, topic: string, payload: Buffer): void {
+  private async onStatus(roomId: string, topic: string, payload: Buffer): Promise<void> {
     const decoded = decodeMessage(statusSchema, payload);
     if (!decoded.ok) return this.reject(decoded.error.code, { topic, error: decoded.error.message });
     if (decoded.value.roomId !== roomId) return this.reject('room-mismatch', { topic, payloadRoom: decoded.value.roomId });
-    this.deps.store.recordStatus(decoded.value, this.now());
+    await this.deps.store.recordStatus(decoded.value, this.now());
     this.counts.status++;
   }
 
-  private onTelemetry(roomId: string, deviceId: string, topic: string, payload: Buffer): void {
+  private async onTelemetry(roomId: string, deviceId: string, topic: string, payload: Buffer): Promise<void> {
     const decoded = decodeMessage(telemetrySchema, payload);
     if (!decoded.ok) return this.reject(decoded.error.code, { topic, error: decoded.error.message });
     if (decoded.value.roomId !== roomId || decoded.value.deviceId !== deviceId) {
       return this.reject('room-mismatch', { topic, payloadRoom: decoded.value.roomId, payloadDevice: decoded.value.deviceId });
     }
-    this.deps.store.recordTelemetry(decoded.value, this.now());
+    await this.deps.store.recordTelemetry(decoded.value, this.now());
     this.counts.status++;
   }
 }
