@@ -61,6 +61,7 @@ export class IngestWorker {
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   /** The message being handled (stop waits for it, so the store is not closed under a commit). */
   private inFlight: Promise<void> = Promise.resolve();
+  private stopped: Promise<void> | null = null;
   private readonly backoff;
   private readonly log: Logger;
   private readonly now: () => number;
@@ -122,14 +123,18 @@ export class IngestWorker {
   }
 
   /** `force`: drop the connection without DISCONNECT (a crash, for tests); the broker keeps the session. */
-  async stop(opts: { force?: boolean } = {}): Promise<void> {
-    this.stopping = true;
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    const client = this.client;
-    if (!client) return;
-    await new Promise<void>((resolve) => client.end(opts.force ?? false, {}, () => resolve()));
-    await this.inFlight;
-    this.connected = false;
+  /** Idempotent: a second call (e.g. the cloud's stop after a test's forced stop) waits for the first. */
+  stop(opts: { force?: boolean } = {}): Promise<void> {
+    this.stopped ??= (async () => {
+      this.stopping = true;
+      if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+      const client = this.client;
+      if (!client) return;
+      await new Promise<void>((resolve) => client.end(opts.force ?? false, {}, () => resolve()));
+      await this.inFlight;
+      this.connected = false;
+    })();
+    return this.stopped;
   }
 
   stats(): WorkerStats {
@@ -174,6 +179,11 @@ export class IngestWorker {
       else this.log.info({ ...s }, 'room clock back within the skew threshold');
     }
     const ack: Ack = { v: PROTOCOL_VERSION, roomId, storeId: batch.storeId, ackedSeq: result.ackedSeq, ts: this.now() };
+    if (this.stopping) {
+      // Stopped while committing: the batch is committed, its ack is not sent (the edge resends, and is acknowledged then).
+      this.log.info({ roomId, ackedSeq: result.ackedSeq }, 'batch committed while stopping; ack left to the resend');
+      return;
+    }
     this.client?.publish(districtTopics(roomId).ack, JSON.stringify(ack), { qos: 1 }, (err) => {
       if (err) this.log.warn({ err: err.message, roomId }, 'ack not sent; the edge will resend and be acknowledged then');
       else this.counts.acks++;
