@@ -110,6 +110,20 @@ export function loadCloudConfig(file: string): CloudConfigFile {
   return parsed.data;
 }
 
+/** The database could not be opened or migrated: the message names it (never its password) and why. */
+export class CloudDatabaseError extends Error {}
+
+export async function openConfiguredStore(config: Pick<CloudConfigFile, 'database'>, opts: Parameters<typeof CloudStore.open>[1] = {}): Promise<CloudStore> {
+  try {
+    return await CloudStore.open(config.database, opts);
+  } catch (e) {
+    if (e instanceof DatabaseConfigError || e instanceof SchemaVersionError) throw new CloudDatabaseError(e.message);
+    const d = describeDatabase(config.database);
+    const where = d.kind === 'sqlite' ? `sqlite ${String(d.file)}` : `postgres ${String(d.user ?? '')}@${String(d.host)}:${String(d.port)}/${String(d.database ?? '')}`;
+    throw new CloudDatabaseError(`database (${where}): ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
 export interface RunningCloud {
   store: CloudStore;
   workers: IngestWorker[];
@@ -124,7 +138,7 @@ export interface RunningCloud {
 
 export async function startCloud(config: CloudConfigFile, logger: Logger): Promise<RunningCloud> {
   const dbLog = logger.child({ ns: 'cloud:db' });
-  const store = await CloudStore.open(config.database, {
+  const store = await openConfiguredStore(config, {
     skewThresholdMs: config.skewThresholdMs,
     onPoolError: (err) => dbLog.warn({ err: err.message }, 'database connection lost; the pool reconnects'),
   });
@@ -247,7 +261,7 @@ export async function runCloudCommand(args: {
   try {
     cloud = await startCloud(config, logger);
   } catch (e) {
-    if (e instanceof DatabaseConfigError || e instanceof SchemaVersionError) {
+    if (e instanceof CloudDatabaseError) {
       process.stderr.write(`refusing to start: ${e.message}\n`);
       return 1;
     }

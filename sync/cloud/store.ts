@@ -50,6 +50,8 @@ export interface CloudEventRow {
 
 /** Seqs read per step while walking the contiguous mark forward. */
 const WALK_PAGE = 1000;
+/** Events per INSERT statement (11 parameters each: far below SQLite's 32 766 and PostgreSQL's 65 535). */
+const INSERT_CHUNK = 200;
 
 export interface CloudStoreOptions {
   skewThresholdMs?: number | undefined;
@@ -96,12 +98,15 @@ export class CloudStore {
         [b.roomId, b.storeId, receivedAt, receivedAt],
       );
       const start = (await tx.get<{ acked_seq: number }>(`SELECT acked_seq FROM rooms WHERE room_id = ? AND store_id = ?${this.db.sql.forUpdate}`, [b.roomId, b.storeId]))?.acked_seq ?? 0;
+      // Multi-row INSERTs (a round trip per chunk, not per event, on PostgreSQL); `changes` counts only the new rows.
       let inserted = 0;
-      for (const e of b.events) {
+      for (let i = 0; i < b.events.length; i += INSERT_CHUNK) {
+        const chunk = b.events.slice(i, i + INSERT_CHUNK);
+        const params = chunk.flatMap((e) => [b.roomId, b.storeId, e.seq, e.stream, e.type, e.entityId, JSON.stringify(e.payload) ?? 'null', e.ts, e.clockSynced ? 1 : 0, e.bootId, receivedAt]);
         const r = await tx.run(
           `INSERT INTO events (room_id, store_id, seq, stream, type, entity_id, payload, ts, clock_synced, boot_id, received_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-          [b.roomId, b.storeId, e.seq, e.stream, e.type, e.entityId, JSON.stringify(e.payload) ?? 'null', e.ts, e.clockSynced ? 1 : 0, e.bootId, receivedAt],
+           VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')} ON CONFLICT DO NOTHING`,
+          params,
         );
         inserted += r.changes;
       }

@@ -144,7 +144,7 @@ describe('district sync into PostgreSQL (two ingest workers, mosquitto)', () => 
     );
   }, 90_000);
 
-  it('classroom-edge cloud start on PostgreSQL: password from a file, never printed; a password in the URL is refused', async () => {
+  it('classroom-edge cloud start on PostgreSQL: password from a file, never printed; a password in the URL or a wrong one is refused', async () => {
     requireBuilt();
     const database = (await pg.fresh(dir)) as Extract<DatabaseConfig, { kind: 'postgres' }>;
     const password = readFileSync(database.passwordFile!, 'utf8').trim();
@@ -156,6 +156,19 @@ describe('district sync into PostgreSQL (two ingest workers, mosquitto)', () => 
     const r = spawnSync(process.execPath, [CLI, 'cloud', 'start', '--config', bad], { encoding: 'utf8' });
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('database.url: must not contain a password');
+
+    // A wrong password: refused at start with the server's reason, naming the database but not the password.
+    const wrongPw = join(dir, 'wrong.secret');
+    writeFileSync(wrongPw, 'not-the-password-42\n', { mode: 0o600 });
+    const wrong = join(dir, 'wrong-pg.yaml');
+    writeFileSync(
+      wrong,
+      `${yamlBroker}database: { kind: postgres, host: 127.0.0.1, port: ${database.port}, user: ${database.user}, database: ${database.database}, passwordFile: ${JSON.stringify(wrongPw)} }\n`,
+    );
+    const w = spawnSync(process.execPath, [CLI, 'cloud', 'start', '--config', wrong], { encoding: 'utf8' });
+    expect(w.status).toBe(1);
+    expect(w.stderr).toContain(`refusing to start: database (postgres ${database.user}@127.0.0.1:${database.port}/${database.database}): password authentication failed`);
+    expect(w.stderr + w.stdout).not.toContain('not-the-password-42');
 
     const good = join(dir, 'cloud-pg.yaml');
     writeFileSync(
