@@ -179,8 +179,8 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  * CloudStore.commitBatch (the worker's transaction, one fsync each) of the
  * rooms' batches, rooms taking turns through their minute, for `ms`.
  */
-function storeBaseline(file: string, minute: Minute, ms: number): StoreBaseline {
-  const store = new CloudStore(file);
+async function storeBaseline(file: string, minute: Minute, ms: number): Promise<StoreBaseline> {
+  const store = await CloudStore.open(file);
   const rooms = Array.from({ length: 500 }, (_, i) => ({ id: `base-${i}`, storeId: `s-${i}`, seq: 0, k: i % minute.length }));
   let batches = 0;
   let events = 0;
@@ -192,12 +192,12 @@ function storeBaseline(file: string, minute: Minute, ms: number): StoreBaseline 
       const ts = Date.now();
       const evs = point.events.map((e) => ({ seq: ++room.seq, stream: e.stream, type: e.type, entityId: String(room.seq), payload: e.payload, ts, clockSynced: false, bootId: 'b' }));
       const b: Batch = { v: PROTOCOL_VERSION, roomId: room.id, storeId: room.storeId, batchId: `b${batches}`, firstSeq: evs[0]!.seq, lastSeq: evs[evs.length - 1]!.seq, events: evs, sentAt: ts, clockSynced: false, bootId: 'b' };
-      store.commitBatch(b, ts);
+      await store.commitBatch(b, ts);
       batches++;
       events += evs.length;
     }
   } finally {
-    store.close();
+    await store.close();
   }
   const seconds = (performance.now() - t0) / 1000;
   const perRoom = minute.length / 60;
@@ -338,7 +338,7 @@ export async function runSyncCapacityBench(options: Partial<CapacityOptions> = {
     const brokerConf = extraBrokerConf(broker);
     if (brokerConf) o.log(`mosquitto: extra settings ${brokerConf}`);
     const certs = new Map<string, ClientCert>([[PROBE_ROOM, broker.rooms[PROBE_ROOM]!]]);
-    const baseline = storeBaseline(join(dir, 'baseline.db'), minute, 3000);
+    const baseline = await storeBaseline(join(dir, 'baseline.db'), minute, 3000);
     o.log(`baseline: CloudStore.commitBatch of the rooms' batches: ${baseline.batchesPerSec.toFixed(0)} batches/s (${baseline.roomsEquivalent.toFixed(0)} rooms' worth)`);
     const runs: CapacityRun[] = [];
     for (let i = 0; i < o.configs.length; i++) runs.push(await runConfig(o, broker, certs, dir, i, minute));

@@ -205,15 +205,15 @@ async function drainOnce(broker: DistrictBroker, store: Store, dir: string, s: D
   }
 }
 
-function baselineOnce(store: Store, dir: string, s: DrainSetting, index: number): DrainRun['baseline'] {
+async function baselineOnce(store: Store, dir: string, s: DrainSetting, index: number): Promise<DrainRun['baseline']> {
   const batches = batchesOf(store, s.maxEvents);
   const file = join(dir, `baseline-${index}.db`);
-  const cloud = new CloudStore(file);
+  const cloud = await CloudStore.open(file);
   let acked = 0;
   const t0 = performance.now();
-  for (const b of batches) acked = cloud.commitBatch(b, Date.now()).ackedSeq;
+  for (const b of batches) acked = (await cloud.commitBatch(b, Date.now())).ackedSeq;
   const seconds = (performance.now() - t0) / 1000;
-  cloud.close();
+  await cloud.close();
   const last = store.lastSeq();
   const held = cloudRows(file, store.storeId);
   if (acked !== last || held.rows !== last) throw new Error(`baseline: ${held.rows} rows, acked ${acked}, expected ${last}`);
@@ -245,7 +245,7 @@ export async function runSyncDrainBench(opts: { settings?: DrainSetting[]; shape
     log(`week generated: ${events} events in ${generateSeconds.toFixed(1)} s (${JSON.stringify(generated)})`);
     const runs: DrainRun[] = [];
     for (const [i, s] of settings.entries()) {
-      const baseline = baselineOnce(store, dir, s, i);
+      const baseline = await baselineOnce(store, dir, s, i);
       log(`baseline (maxEvents ${s.maxEvents}): ${baseline.eventsPerSec.toFixed(0)} events/s`);
       const link = await drainOnce(broker, store, dir, s, i);
       log(`link (maxEvents ${s.maxEvents}, maxInFlight ${s.maxInFlight}): ${link.eventsPerSec.toFixed(0)} events/s in ${link.seconds.toFixed(1)} s`);

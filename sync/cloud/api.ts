@@ -79,9 +79,8 @@ function parseJson(text: string): unknown {
   }
 }
 
-export function roomDevices(store: CloudStore, roomId: string): DeviceHealth[] {
-  return store
-    .roomStatus(roomId)
+export async function roomDevices(store: CloudStore, roomId: string): Promise<DeviceHealth[]> {
+  return (await store.roomStatus(roomId))
     .filter((r) => r.key.startsWith('device:'))
     .map((r) => {
       const t = telemetrySchema.safeParse(parseJson(r.payload));
@@ -96,13 +95,14 @@ export function roomDevices(store: CloudStore, roomId: string): DeviceHealth[] {
     });
 }
 
-export function roomSummary(store: CloudStore, technicians: Technicians, roomId: string, now: number): RoomSummary {
-  const statusRow = store.roomStatus(roomId).find((r) => r.key === 'status');
+export async function roomSummary(store: CloudStore, technicians: Technicians, roomId: string, now: number): Promise<RoomSummary> {
+  const statusRow = (await store.roomStatus(roomId)).find((r) => r.key === 'status');
   const status = statusRow ? statusSchema.safeParse(parseJson(statusRow.payload)) : null;
-  const sync = store.db
-    .prepare<[string], { store_id: string; acked_seq: number; last_seen: number }>('SELECT store_id, acked_seq, last_seen FROM rooms WHERE room_id = ? ORDER BY last_seen DESC LIMIT 1')
-    .get(roomId);
-  const devices = roomDevices(store, roomId);
+  const sync = await store.db.get<{ store_id: string; acked_seq: number; last_seen: number }>(
+    'SELECT store_id, acked_seq, last_seen FROM rooms WHERE room_id = ? ORDER BY last_seen DESC LIMIT 1',
+    [roomId],
+  );
+  const devices = await roomDevices(store, roomId);
   return {
     roomId,
     school: technicians.schoolOf(roomId),
@@ -160,10 +160,9 @@ export function createCloudApi(deps: CloudApiDeps): FastifyInstance {
   app.get('/api/rooms', async (req) => {
     const tech = req.technician!;
     const t = now();
-    const rooms = deps.commands
-      .knownRooms()
-      .filter((r) => deps.technicians.inScope(tech, r))
-      .map((r) => roomSummary(deps.store, deps.technicians, r, t));
+    const rooms = await Promise.all(
+      (await deps.commands.knownRooms()).filter((r) => deps.technicians.inScope(tech, r)).map((r) => roomSummary(deps.store, deps.technicians, r, t)),
+    );
     return { rooms };
   });
 
@@ -172,8 +171,8 @@ export function createCloudApi(deps: CloudApiDeps): FastifyInstance {
     const room = roomParam(req);
     if (!room.success) return reply.code(400).send({ error: { code: 'bad-request', message: 'invalid room id' } });
     if (!deps.technicians.inScope(tech, room.data)) return forbidden(reply, `room ${room.data} is outside the scope of ${tech.name}`);
-    if (!deps.commands.knownRooms().includes(room.data)) return reply.code(404).send({ error: { code: 'not-found', message: `room ${room.data} is unknown` } });
-    return { roomId: room.data, devices: roomDevices(deps.store, room.data) };
+    if (!(await deps.commands.knownRooms()).includes(room.data)) return reply.code(404).send({ error: { code: 'not-found', message: `room ${room.data} is unknown` } });
+    return { roomId: room.data, devices: await roomDevices(deps.store, room.data) };
   });
 
   app.post('/api/rooms/:room/commands', async (req, reply) => {
@@ -187,7 +186,7 @@ export function createCloudApi(deps: CloudApiDeps): FastifyInstance {
     }
     const wait = Math.min(Math.max(0, Number((req.query as { wait?: string }).wait ?? 0) || 0), maxWaitMs);
     const ttl = Math.min(body.data.ttlMs ?? 60_000, maxTtlMs);
-    const out = deps.commands.issue(tech, room.data, body.data.command, body.data.args, ttl);
+    const out = await deps.commands.issue(tech, room.data, body.data.command, body.data.args, ttl);
     if (!out.ok) return reply.code(out.status).send({ error: { code: out.status === 403 ? 'forbidden' : 'not-found', message: out.reason } });
     const cmd = wait > 0 ? await deps.commands.wait(out.command.id, wait) : out.command;
     return reply.code(cmd && cmd.status !== 'pending' ? 200 : 202).send(view(cmd ?? out.command));
@@ -196,7 +195,7 @@ export function createCloudApi(deps: CloudApiDeps): FastifyInstance {
   app.get('/api/commands/:id', async (req, reply) => {
     const tech = req.technician!;
     const id = z.uuid().safeParse((req.params as { id?: unknown }).id);
-    const cmd = id.success ? deps.commands.get(id.data) : null;
+    const cmd = id.success ? await deps.commands.get(id.data) : null;
     // Out of scope looks like absent: ids of other schools' commands are not confirmed.
     if (!cmd || !deps.technicians.inScope(tech, cmd.roomId)) return reply.code(404).send({ error: { code: 'not-found', message: 'no such command' } });
     const wait = Math.min(Math.max(0, Number((req.query as { wait?: string }).wait ?? 0) || 0), maxWaitMs);
@@ -207,8 +206,8 @@ export function createCloudApi(deps: CloudApiDeps): FastifyInstance {
     const tech = req.technician!;
     const limit = Math.min(Math.max(1, Number((req.query as { limit?: string }).limit ?? 100) || 100), 1000);
     const all = tech.schools.includes('*');
-    const rooms = all ? null : new Set(deps.commands.knownRooms().filter((r) => deps.technicians.inScope(tech, r)));
-    return { entries: deps.commands.auditEntries({ limit, rooms, technician: tech.name }) };
+    const rooms = all ? null : new Set((await deps.commands.knownRooms()).filter((r) => deps.technicians.inScope(tech, r)));
+    return { entries: await deps.commands.auditEntries({ limit, rooms, technician: tech.name }) };
   });
 
   return app;

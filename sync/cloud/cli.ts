@@ -3,7 +3,7 @@
  * ingest (docs/sync.md). A small YAML config, validated by zod:
  *
  *   broker: { url: mqtts://broker.district.lan:8883, certFile, keyFile, caFile }   # or username + passwordFile
- *   database: /var/lib/classroom-cloud/cloud.db
+ *   database: { kind: sqlite, file: /var/lib/classroom-cloud/cloud.db }   # or { kind: postgres, host, …, passwordFile } (db-config.ts)
  *   workers: 2            # ingest workers in this process (shared subscription)
  *   clientIdPrefix: cloud-worker
  *   api: { port: 8443, host: 0.0.0.0, tls: { certFile, keyFile } }   # technician API (sync/cloud/api.ts)
@@ -20,8 +20,10 @@ import { createCloudApi } from './api.js';
 import { CloudCommands, CommandLink } from './commands.js';
 import { registerFleet } from './fleet.js';
 import { recordingsConfigSchema, registerRecordings } from './recordings.js';
+import { databaseConfigSchema, describeDatabase, DatabaseConfigError } from './db-config.js';
 import { CloudStore } from './store.js';
 import { roomEntrySchema, technicianSchema, Technicians } from './technicians.js';
+import { SchemaVersionError } from './schema.js';
 import { IngestWorker } from './worker.js';
 import type { FastifyInstance } from 'fastify';
 
@@ -48,7 +50,8 @@ export const cloudConfigSchema = z
           ctx.addIssue({ code: 'custom', message: 'username and passwordFile go together', path: ['passwordFile'] });
         }
       }),
-    database: z.string().min(1),
+    /** SQLite (a file path, or `{kind: sqlite, file}`) or `{kind: postgres, …}` (sync/cloud/db-config.ts). */
+    database: databaseConfigSchema,
     workers: z.number().int().min(1).max(32).default(1),
     /** Worker i connects as `{clientIdPrefix}-{i}` (the broker's ACL grants `cloud-worker*` full rights). */
     clientIdPrefix: z.string().min(1).max(48).regex(/^[A-Za-z0-9_.-]+$/).default('cloud-worker'),
@@ -112,6 +115,20 @@ export function loadCloudConfig(file: string): CloudConfigFile {
   return parsed.data;
 }
 
+/** The database could not be opened or migrated: the message names it (never its password) and why. */
+export class CloudDatabaseError extends Error {}
+
+export async function openConfiguredStore(config: Pick<CloudConfigFile, 'database'>, opts: Parameters<typeof CloudStore.open>[1] = {}): Promise<CloudStore> {
+  try {
+    return await CloudStore.open(config.database, opts);
+  } catch (e) {
+    if (e instanceof DatabaseConfigError || e instanceof SchemaVersionError) throw new CloudDatabaseError(e.message);
+    const d = describeDatabase(config.database);
+    const where = d.kind === 'sqlite' ? `sqlite ${String(d.file)}` : `postgres ${String(d.user ?? '')}@${String(d.host)}:${String(d.port)}/${String(d.database ?? '')}`;
+    throw new CloudDatabaseError(`database (${where}): ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
 export interface RunningCloud {
   store: CloudStore;
   workers: IngestWorker[];
@@ -125,7 +142,11 @@ export interface RunningCloud {
 }
 
 export async function startCloud(config: CloudConfigFile, logger: Logger): Promise<RunningCloud> {
-  const store = new CloudStore(config.database, { skewThresholdMs: config.skewThresholdMs });
+  const dbLog = logger.child({ ns: 'cloud:db' });
+  const store = await openConfiguredStore(config, {
+    skewThresholdMs: config.skewThresholdMs,
+    onPoolError: (err) => dbLog.warn({ err: err.message }, 'database connection lost; the pool reconnects'),
+  });
   const workers = Array.from(
     { length: config.workers },
     (_, i) => new IngestWorker({ broker: config.broker, clientId: `${config.clientIdPrefix}-${i + 1}`, store, logger, statusTopics: i === 0 }),
@@ -134,7 +155,7 @@ export async function startCloud(config: CloudConfigFile, logger: Logger): Promi
     await Promise.all(workers.map((w) => w.start()));
   } catch (e) {
     await Promise.all(workers.map((w) => w.stop({ force: true })));
-    store.close();
+    await store.close();
     throw e;
   }
   // Technicians' commands: their own MQTT client (the workers' credentials, its own client id), the API.
@@ -148,12 +169,14 @@ export async function startCloud(config: CloudConfigFile, logger: Logger): Promi
     defaultTtlMs: config.commands.ttlMs,
   });
   link = new CommandLink({ broker: config.broker, clientId: `${config.clientIdPrefix}-commands`, logger, onResult: (t, p) => commands.onResultMessage(t, p) });
+  let sweeping = false;
   const sweeper = setInterval(() => {
-    try {
-      commands.sweep();
-    } catch (err) {
-      logger.error({ err }, 'command sweep failed');
-    }
+    if (sweeping) return; // a slow database: never two sweeps at once
+    sweeping = true;
+    commands
+      .sweep()
+      .catch((err: unknown) => logger.error({ err }, 'command sweep failed'))
+      .finally(() => (sweeping = false));
   }, 1000);
   sweeper.unref?.();
   let api: FastifyInstance | null = null;
@@ -181,10 +204,10 @@ export async function startCloud(config: CloudConfigFile, logger: Logger): Promi
     await api?.close();
     await link.stop();
     await Promise.all(workers.map((w) => w.stop({ force: true })));
-    store.close();
+    await store.close();
     throw e;
   }
-  logger.info({ workers: workers.length, database: config.database, url: config.broker.url, apiPort }, 'district cloud ingest started');
+  logger.info({ workers: workers.length, database: describeDatabase(config.database), url: config.broker.url, apiPort }, 'district cloud ingest started');
   return {
     store,
     workers,
@@ -197,7 +220,7 @@ export async function startCloud(config: CloudConfigFile, logger: Logger): Promi
       await api?.close();
       await link.stop();
       await Promise.all(workers.map((w) => w.stop()));
-      store.close();
+      await store.close();
     },
   };
 }
@@ -240,7 +263,16 @@ export async function runCloudCommand(args: {
     throw e;
   }
   const logger = args.logger(config.log.level);
-  const cloud = await startCloud(config, logger);
+  let cloud: RunningCloud;
+  try {
+    cloud = await startCloud(config, logger);
+  } catch (e) {
+    if (e instanceof CloudDatabaseError) {
+      process.stderr.write(`refusing to start: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
   // Runs until a signal, whatever the broker does: while every worker is disconnected and waiting for
   // its (unref'd) reconnect timer, nothing else would keep the event loop alive and the process would
   // exit with 0 when the broker went down (found by test/integration/sync-kill9-mosquitto.test.ts).

@@ -17,29 +17,8 @@
  * unsynchronised estimate to `ts` (`corrected_ts`; NULL when that boot never
  * sent a batch while unsynchronised, so no estimate applies).
  */
-import type Database from 'better-sqlite3';
+import type { CloudDb, Queryable } from './db.js';
 import type { Batch } from '../protocol.js';
-
-export const CLOCK_SCHEMA = `
-CREATE TABLE IF NOT EXISTS clock_offsets (
-  room_id        TEXT    NOT NULL,
-  store_id       TEXT    NOT NULL,
-  boot_id        TEXT    NOT NULL,
-  synced         INTEGER NOT NULL CHECK (synced IN (0, 1)),
-  offset_ms      INTEGER NOT NULL,
-  window_start   INTEGER NOT NULL,
-  window_min     INTEGER NOT NULL,
-  prev_min       INTEGER,
-  samples        INTEGER NOT NULL,
-  skewed         INTEGER NOT NULL CHECK (skewed IN (0, 1)),
-  updated_at     INTEGER NOT NULL,
-  PRIMARY KEY (room_id, store_id, boot_id, synced)
-) STRICT;
-CREATE VIEW IF NOT EXISTS events_corrected AS
-  SELECT e.*, CASE WHEN e.clock_synced = 1 THEN e.ts WHEN o.offset_ms IS NOT NULL THEN e.ts + o.offset_ms END AS corrected_ts
-  FROM events e LEFT JOIN clock_offsets o
-    ON o.room_id = e.room_id AND o.store_id = e.store_id AND o.boot_id = e.boot_id AND o.synced = 0;
-`;
 
 export const SKEW_WINDOW_MS = 10 * 60_000;
 export const DEFAULT_SKEW_THRESHOLD_MS = 2 * 60_000;
@@ -73,29 +52,17 @@ export interface SkewChange {
 }
 
 export class CloudClock {
-  private readonly get: Database.Statement<[string, string, string, number], RawOffset>;
-  private readonly put: Database.Statement;
-
   constructor(
-    private readonly db: Database.Database,
+    private readonly db: CloudDb,
     private readonly thresholdMs = DEFAULT_SKEW_THRESHOLD_MS,
-  ) {
-    db.exec(CLOCK_SCHEMA);
-    this.get = db.prepare('SELECT * FROM clock_offsets WHERE room_id = ? AND store_id = ? AND boot_id = ? AND synced = ?');
-    this.put = db.prepare(
-      `INSERT INTO clock_offsets (room_id, store_id, boot_id, synced, offset_ms, window_start, window_min, prev_min, samples, skewed, updated_at)
-       VALUES (@room, @store, @boot, @synced, @offset, @windowStart, @windowMin, @prevMin, @samples, @skewed, @now)
-       ON CONFLICT (room_id, store_id, boot_id, synced) DO UPDATE SET offset_ms = @offset, window_start = @windowStart, window_min = @windowMin,
-         prev_min = @prevMin, samples = @samples, skewed = @skewed, updated_at = @now`,
-    );
-  }
+  ) {}
 
   /** In the commit transaction: one sample. Returns a change of the room's skew flag, if any. */
-  observe(b: Batch, receivedAt: number): SkewChange | null {
+  async observe(tx: Queryable, b: Batch, receivedAt: number): Promise<SkewChange | null> {
     const bootId = b.bootId ?? b.events[b.events.length - 1]!.bootId;
     const synced = b.clockSynced ?? false;
     const delta = receivedAt - b.sentAt;
-    const prev = this.get.get(b.roomId, b.storeId, bootId, synced ? 1 : 0);
+    const prev = await tx.get<RawOffset>('SELECT * FROM clock_offsets WHERE room_id = ? AND store_id = ? AND boot_id = ? AND synced = ?', [b.roomId, b.storeId, bootId, synced ? 1 : 0]);
     let windowStart = prev?.window_start ?? receivedAt;
     let windowMin = prev ? Math.min(prev.window_min, delta) : delta;
     let prevMin = prev?.prev_min ?? null;
@@ -107,40 +74,33 @@ export class CloudClock {
     }
     const offset = prevMin === null ? windowMin : Math.min(windowMin, prevMin);
     const skewed = Math.abs(offset) > this.thresholdMs;
-    this.put.run({
-      room: b.roomId,
-      store: b.storeId,
-      boot: bootId,
-      synced: synced ? 1 : 0,
-      offset,
-      windowStart,
-      windowMin,
-      prevMin,
-      samples: (prev?.samples ?? 0) + 1,
-      skewed: skewed ? 1 : 0,
-      now: receivedAt,
-    });
+    await tx.run(
+      `INSERT INTO clock_offsets (room_id, store_id, boot_id, synced, offset_ms, window_start, window_min, prev_min, samples, skewed, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (room_id, store_id, boot_id, synced) DO UPDATE SET offset_ms = excluded.offset_ms, window_start = excluded.window_start,
+         window_min = excluded.window_min, prev_min = excluded.prev_min, samples = excluded.samples, skewed = excluded.skewed, updated_at = excluded.updated_at`,
+      [b.roomId, b.storeId, bootId, synced ? 1 : 0, offset, windowStart, windowMin, prevMin, (prev?.samples ?? 0) + 1, skewed ? 1 : 0, receivedAt],
+    );
     if (prev && (prev.skewed === 1) === skewed) return null;
     if (!prev && !skewed) return null;
     return { roomId: b.roomId, bootId, synced, offsetMs: offset, skewed };
   }
 
   /** A room's estimates, latest first. */
-  room(roomId: string): RoomClock[] {
-    return this.db
-      .prepare<[string], RawOffset & { room_id: string; store_id: string; boot_id: string; synced: number; updated_at: number }>(
-        'SELECT * FROM clock_offsets WHERE room_id = ? ORDER BY updated_at DESC',
-      )
-      .all(roomId)
-      .map((r) => ({
-        roomId: r.room_id,
-        storeId: r.store_id,
-        bootId: r.boot_id,
-        synced: r.synced === 1,
-        offsetMs: r.offset_ms,
-        samples: r.samples,
-        skewed: r.skewed === 1,
-        updatedAt: r.updated_at,
-      }));
+  async room(roomId: string): Promise<RoomClock[]> {
+    const rows = await this.db.all<RawOffset & { room_id: string; store_id: string; boot_id: string; synced: number; updated_at: number }>(
+      'SELECT * FROM clock_offsets WHERE room_id = ? ORDER BY updated_at DESC',
+      [roomId],
+    );
+    return rows.map((r) => ({
+      roomId: r.room_id,
+      storeId: r.store_id,
+      bootId: r.boot_id,
+      synced: r.synced === 1,
+      offsetMs: r.offset_ms,
+      samples: r.samples,
+      skewed: r.skewed === 1,
+      updatedAt: r.updated_at,
+    }));
   }
 }

@@ -32,6 +32,7 @@ import {
   type CommandResultMessage,
   type RemoteCommand,
 } from '../protocol.js';
+import type { Queryable } from './db.js';
 import type { CloudStore } from './store.js';
 import type { Technician, Technicians } from './technicians.js';
 
@@ -122,31 +123,35 @@ export class CloudCommands {
   }
 
   /** Rooms the cloud knows: configured, or seen on the link. */
-  knownRooms(): string[] {
-    const seen = this.deps.store.db
-      .prepare<[], { room_id: string }>('SELECT room_id FROM rooms UNION SELECT room_id FROM room_status')
-      .all()
-      .map((r) => r.room_id);
+  async knownRooms(): Promise<string[]> {
+    const seen = (await this.deps.store.db.all<{ room_id: string }>('SELECT room_id FROM rooms UNION SELECT room_id FROM room_status')).map((r) => r.room_id);
     return [...new Set([...this.deps.technicians.configuredRooms(), ...seen])].sort();
   }
 
-  audit(e: Omit<AuditEntry, 'id' | 'ts'>): void {
-    this.deps.store.db
-      .prepare('INSERT INTO cloud_audit (ts, technician, role, room_id, action, command_id, outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(this.now(), e.technician, e.role, e.roomId, e.action, e.commandId, e.outcome, e.detail);
+  async audit(e: Omit<AuditEntry, 'id' | 'ts'>, q: Queryable = this.deps.store.db): Promise<void> {
+    await q.run('INSERT INTO cloud_audit (ts, technician, role, room_id, action, command_id, outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)', [
+      this.now(),
+      e.technician,
+      e.role,
+      e.roomId,
+      e.action,
+      e.commandId,
+      e.outcome,
+      e.detail,
+    ]);
   }
 
   /** Authorise, audit, store and publish one command. */
-  issue(tech: Technician, roomId: string, command: string, args: Record<string, unknown>, ttlMs?: number): IssueOutcome {
-    const refuse = (status: 403 | 404, reason: string): IssueOutcome => {
+  async issue(tech: Technician, roomId: string, command: string, args: Record<string, unknown>, ttlMs?: number): Promise<IssueOutcome> {
+    const refuse = async (status: 403 | 404, reason: string): Promise<IssueOutcome> => {
       this.counts.refused++;
-      this.audit({ technician: tech.name, role: tech.role, roomId, action: command, commandId: null, outcome: 'refused', detail: reason });
+      await this.audit({ technician: tech.name, role: tech.role, roomId, action: command, commandId: null, outcome: 'refused', detail: reason });
       this.log.warn({ technician: tech.name, roomId, command, reason }, 'command refused');
       return { ok: false, status, reason };
     };
     const auth = this.deps.technicians.authorize(tech, roomId, command);
     if (!auth.ok) return refuse(403, auth.reason);
-    if (!this.knownRooms().includes(roomId)) return refuse(404, `room ${roomId} is unknown to the cloud (not configured, never connected)`);
+    if (!(await this.knownRooms()).includes(roomId)) return refuse(404, `room ${roomId} is unknown to the cloud (not configured, never connected)`);
     const issuedAt = this.now();
     const msg: RemoteCommand = {
       v: PROTOCOL_VERSION,
@@ -158,55 +163,67 @@ export class CloudCommands {
       command,
       args,
     };
-    this.deps.store.db
-      .prepare(
+    // The command and its audit row together: stored before it is published, so a result always finds it.
+    await this.deps.store.db.transaction(async (tx) => {
+      await tx.run(
         `INSERT INTO commands (id, room_id, technician, role, command, args, issued_at, expires_at, status, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)`,
-      )
-      .run(msg.id, roomId, tech.name, tech.role, command, JSON.stringify(args), issuedAt, msg.expiresAt, issuedAt);
-    this.audit({ technician: tech.name, role: tech.role, roomId, action: command, commandId: msg.id, outcome: 'issued', detail: JSON.stringify(args).slice(0, 2000) });
+        [msg.id, roomId, tech.name, tech.role, command, JSON.stringify(args), issuedAt, msg.expiresAt, issuedAt],
+      );
+      await this.audit({ technician: tech.name, role: tech.role, roomId, action: command, commandId: msg.id, outcome: 'issued', detail: JSON.stringify(args).slice(0, 2000) }, tx);
+    });
     this.counts.issued++;
     // Not awaited: with the broker away, mqtt.js keeps the message until it is back (or the command expires here).
     this.deps.publish(districtTopics(roomId).commands, encodeMessage(msg)).catch((err: unknown) => this.log.warn({ err, id: msg.id, roomId }, 'command not published; it will expire'));
     this.log.info({ id: msg.id, technician: tech.name, roomId, command }, 'command published');
-    return { ok: true, command: this.get(msg.id)! };
+    return { ok: true, command: (await this.get(msg.id))! };
   }
 
-  get(id: string): CommandRecord | null {
-    const row = this.deps.store.db.prepare<[string], Row>('SELECT * FROM commands WHERE id = ?').get(id);
+  async get(id: string): Promise<CommandRecord | null> {
+    const row = await this.deps.store.db.get<Row>('SELECT * FROM commands WHERE id = ?', [id]);
     return row ? toRecord(row) : null;
   }
 
   /** The command once it is final, or as it is after `ms`. */
   async wait(id: string, ms: number): Promise<CommandRecord | null> {
-    const current = this.get(id);
-    if (!current || current.status !== 'pending' || ms <= 0) return current;
-    await new Promise<void>((resolve) => {
-      const done = () => {
+    if (ms <= 0) return this.get(id);
+    // Listen before reading: a result stored while the read is in flight is not missed.
+    let settled = false;
+    let done = () => undefined as void;
+    const heard = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => done(), ms);
+      timer.unref?.();
+      done = () => {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
         this.results.off(id, done);
         resolve();
       };
-      const timer = setTimeout(done, ms);
-      timer.unref?.();
       this.results.on(id, done);
     });
+    const current = await this.get(id);
+    if (!current || current.status !== 'pending') {
+      done();
+      return current;
+    }
+    await heard;
     return this.get(id);
   }
 
   /** A result message from `up/command-results` (or the event log); never throws. */
-  onResultMessage(topic: string, payload: Buffer): void {
+  async onResultMessage(topic: string, payload: Buffer): Promise<void> {
     const t = parseDistrictTopic(topic);
     if (!t || t.kind !== 'command-results') return this.reject('topic', { topic });
     const decoded = decodeMessage(commandResultSchema, payload, COMMAND_RESULT_LIMITS);
     if (!decoded.ok) return this.reject(decoded.error.code, { topic, error: decoded.error.message });
     if (decoded.value.roomId !== t.roomId) return this.reject('room-mismatch', { topic, payloadRoom: decoded.value.roomId });
-    this.applyResult(decoded.value, 'link');
+    await this.applyResult(decoded.value, 'link');
   }
 
   /** Stores a result if it is new for that command; false when ignored (unknown id, other room, same result again). */
-  applyResult(r: CommandResultMessage, via: 'link' | 'event-log'): boolean {
-    const row = this.deps.store.db.prepare<[string], Row>('SELECT * FROM commands WHERE id = ?').get(r.id);
+  async applyResult(r: CommandResultMessage, via: 'link' | 'event-log'): Promise<boolean> {
+    const row = await this.deps.store.db.get<Row>('SELECT * FROM commands WHERE id = ?', [r.id]);
     if (!row) {
       this.reject('unknown-command', { id: r.id, roomId: r.roomId, via });
       return false;
@@ -217,18 +234,30 @@ export class CloudCommands {
     }
     const noAnswer = row.status === 'expired' && row.started_at === null;
     if (row.status !== 'pending' && !noAnswer) return false;
-    this.deps.store.db
-      .prepare('UPDATE commands SET status = ?, result = ?, error = ?, started_at = ?, finished_at = ?, updated_at = ? WHERE id = ?')
-      .run(r.status, r.result === undefined ? null : JSON.stringify(r.result), r.error ? JSON.stringify(r.error) : null, r.startedAt, r.finishedAt, this.now(), r.id);
-    this.audit({
-      technician: row.technician,
-      role: row.role,
-      roomId: row.room_id,
-      action: row.command,
-      commandId: r.id,
-      outcome: r.status,
-      detail: r.error ? `${r.error.code}: ${r.error.message}`.slice(0, 2000) : null,
+    // The same result can arrive by the link and by the event-log sweep at once (two connections on PostgreSQL):
+    // the UPDATE is conditional on the command still being open, and only the one that changed it audits.
+    const applied = await this.deps.store.db.transaction(async (tx) => {
+      const { changes } = await tx.run(
+        `UPDATE commands SET status = ?, result = ?, error = ?, started_at = ?, finished_at = ?, updated_at = ?
+         WHERE id = ? AND (status = 'pending' OR (status = 'expired' AND started_at IS NULL))`,
+        [r.status, r.result === undefined ? null : JSON.stringify(r.result), r.error ? JSON.stringify(r.error) : null, r.startedAt, r.finishedAt, this.now(), r.id],
+      );
+      if (changes === 0) return false;
+      await this.audit(
+        {
+          technician: row.technician,
+          role: row.role,
+          roomId: row.room_id,
+          action: row.command,
+          commandId: r.id,
+          outcome: r.status,
+          detail: r.error ? `${r.error.code}: ${r.error.message}`.slice(0, 2000) : null,
+        },
+        tx,
+      );
+      return true;
     });
+    if (!applied) return false;
     this.counts.results++;
     this.log.info({ id: r.id, roomId: r.roomId, status: r.status, via }, 'command result');
     this.results.emit(r.id);
@@ -239,39 +268,40 @@ export class CloudCommands {
    * Picks up results that reached the events table through the uplink, then marks commands with
    * no result by expiresAt + grace as expired (no-answer). Called periodically.
    */
-  sweep(): void {
+  async sweep(): Promise<void> {
     const now = this.now();
-    const open = this.deps.store.db
-      .prepare<[], { id: string; room_id: string }>("SELECT id, room_id FROM commands WHERE status = 'pending' OR (status = 'expired' AND started_at IS NULL) LIMIT 1000")
-      .all();
-    const find = this.deps.store.db.prepare<[string, string], { payload: string }>("SELECT payload FROM events WHERE room_id = ? AND stream = 'command' AND entity_id = ? AND type = 'result' LIMIT 1");
+    const db = this.deps.store.db;
+    const open = await db.all<{ id: string; room_id: string }>("SELECT id, room_id FROM commands WHERE status = 'pending' OR (status = 'expired' AND started_at IS NULL) LIMIT 1000");
     for (const c of open) {
-      const ev = find.get(c.room_id, c.id);
+      const ev = await db.get<{ payload: string }>("SELECT payload FROM events WHERE room_id = ? AND stream = 'command' AND entity_id = ? AND type = 'result' LIMIT 1", [c.room_id, c.id]);
       if (!ev) continue;
       const parsed = commandResultSchema.safeParse(JSON.parse(ev.payload));
-      if (parsed.success) this.applyResult(parsed.data, 'event-log');
+      if (parsed.success) await this.applyResult(parsed.data, 'event-log');
       else this.reject('invalid', { id: c.id, via: 'event-log' });
     }
-    const overdue = this.deps.store.db
-      .prepare<[number], Row>("SELECT * FROM commands WHERE status = 'pending' AND expires_at < ?")
-      .all(now - (this.deps.graceMs ?? 5000));
+    const overdue = await db.all<Row>("SELECT * FROM commands WHERE status = 'pending' AND expires_at < ?", [now - (this.deps.graceMs ?? 5000)]);
     for (const row of overdue) {
       const error = { code: 'no-answer', message: `no result from room ${row.room_id} before the command expired` };
-      this.deps.store.db.prepare("UPDATE commands SET status = 'expired', error = ?, updated_at = ? WHERE id = ? AND status = 'pending'").run(JSON.stringify(error), now, row.id);
-      this.audit({ technician: row.technician, role: row.role, roomId: row.room_id, action: row.command, commandId: row.id, outcome: 'expired', detail: error.message });
-      this.results.emit(row.id);
+      const expired = await db.transaction(async (tx) => {
+        const { changes } = await tx.run("UPDATE commands SET status = 'expired', error = ?, updated_at = ? WHERE id = ? AND status = 'pending'", [JSON.stringify(error), now, row.id]);
+        if (changes === 0) return false; // a result came in meanwhile
+        await this.audit({ technician: row.technician, role: row.role, roomId: row.room_id, action: row.command, commandId: row.id, outcome: 'expired', detail: error.message }, tx);
+        return true;
+      });
+      if (expired) this.results.emit(row.id);
     }
   }
 
   /** Newest first; with `rooms`, only those rooms' entries and the technician's own. */
-  auditEntries(opts: { limit: number; rooms?: Set<string> | null; technician?: string }): AuditEntry[] {
+  async auditEntries(opts: { limit: number; rooms?: Set<string> | null; technician?: string }): Promise<AuditEntry[]> {
+    const db = this.deps.store.db;
     const rows = opts.rooms
-      ? this.deps.store.db
-          .prepare<[string, string, number], Record<string, unknown>>(
-            'SELECT * FROM cloud_audit WHERE room_id IN (SELECT value FROM json_each(?)) OR technician = ? ORDER BY id DESC LIMIT ?',
-          )
-          .all(JSON.stringify([...opts.rooms]), opts.technician ?? '', opts.limit)
-      : this.deps.store.db.prepare<[number], Record<string, unknown>>('SELECT * FROM cloud_audit ORDER BY id DESC LIMIT ?').all(opts.limit);
+      ? await db.all<Record<string, unknown>>(`SELECT * FROM cloud_audit WHERE ${db.sql.inJsonArray('room_id')} OR technician = ? ORDER BY id DESC LIMIT ?`, [
+          JSON.stringify([...opts.rooms]),
+          opts.technician ?? '',
+          opts.limit,
+        ])
+      : await db.all<Record<string, unknown>>('SELECT * FROM cloud_audit ORDER BY id DESC LIMIT ?', [opts.limit]);
     return rows.map((r) => ({
       id: r.id as number,
       ts: r.ts as number,
@@ -302,7 +332,7 @@ export class CommandLink {
   private readonly backoff;
 
   constructor(
-    private readonly deps: { broker: LinkCredentials; clientId: string; logger: Logger; onResult: (topic: string, payload: Buffer) => void; reconnect?: { minMs: number; maxMs: number } },
+    private readonly deps: { broker: LinkCredentials; clientId: string; logger: Logger; onResult: (topic: string, payload: Buffer) => Promise<void> | void; reconnect?: { minMs: number; maxMs: number } },
   ) {
     this.backoff = backoff(deps.reconnect ?? { minMs: 500, maxMs: 30_000 });
   }
@@ -331,13 +361,13 @@ export class CommandLink {
       this.reconnectTimer.unref?.();
     });
     client.on('error', (err) => log.warn({ err: err.message }, 'broker connection problem'));
-    client.on('message', (topic, payload) => {
-      try {
-        this.deps.onResult(topic, payload);
-      } catch (err) {
-        log.error({ err, topic }, 'command result handler failed');
-      }
-    });
+    // One message at a time, acknowledged to the broker (PUBACK) after it is stored (mqtt.js's handleMessage).
+    client.handleMessage = (packet, done) => {
+      Promise.resolve()
+        .then(() => this.deps.onResult(packet.topic, packet.payload as Buffer))
+        .catch((err: unknown) => log.error({ err, topic: packet.topic }, 'command result handler failed'))
+        .finally(() => done());
+    };
     return first;
   }
 

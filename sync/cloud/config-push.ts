@@ -30,49 +30,50 @@ export interface StoredConfigPush {
   resultAt: number | null;
 }
 
-export function nextConfigVersion(store: CloudStore, roomId: string): number {
-  const row = store.db.prepare<[string], { v: number | null }>('SELECT MAX(version) AS v FROM config_pushes WHERE room_id = ?').get(roomId);
+export async function nextConfigVersion(store: CloudStore, roomId: string): Promise<number> {
+  const row = await store.db.get<{ v: number | null }>('SELECT MAX(version) AS v FROM config_pushes WHERE room_id = ?', [roomId]);
   return (row?.v ?? 0) + 1;
 }
 
-export function recordConfigPush(store: CloudStore, push: ConfigPush): void {
-  store.db
-    .prepare('INSERT INTO config_pushes (room_id, version, issued_by, issued_at, config) VALUES (?, ?, ?, ?, ?)')
-    .run(push.roomId, push.version, push.issuedBy, push.issuedAt, JSON.stringify(push.config ?? null));
+export async function recordConfigPush(store: CloudStore, push: ConfigPush): Promise<void> {
+  await store.db.run('INSERT INTO config_pushes (room_id, version, issued_by, issued_at, config) VALUES (?, ?, ?, ?, ?)', [
+    push.roomId,
+    push.version,
+    push.issuedBy,
+    push.issuedAt,
+    JSON.stringify(push.config ?? null),
+  ]);
 }
 
 /** A result from a room: stored on its push (a result for a push this database does not know is kept too). */
-export function recordConfigResult(store: CloudStore, result: ConfigResult, receivedAt: number): void {
-  store.db
-    .prepare(
-      `INSERT INTO config_pushes (room_id, version, issued_by, issued_at, config, outcome, result, result_at) VALUES (?, ?, '(unknown)', 0, 'null', ?, ?, ?)
-       ON CONFLICT(room_id, version) DO UPDATE SET outcome = excluded.outcome, result = excluded.result, result_at = excluded.result_at`,
-    )
-    .run(result.roomId, result.version, result.outcome, JSON.stringify(result), receivedAt);
+export async function recordConfigResult(store: CloudStore, result: ConfigResult, receivedAt: number): Promise<void> {
+  await store.db.run(
+    `INSERT INTO config_pushes (room_id, version, issued_by, issued_at, config, outcome, result, result_at) VALUES (?, ?, '(unknown)', 0, 'null', ?, ?, ?)
+     ON CONFLICT (room_id, version) DO UPDATE SET outcome = excluded.outcome, result = excluded.result, result_at = excluded.result_at`,
+    [result.roomId, result.version, result.outcome, JSON.stringify(result), receivedAt],
+  );
 }
 
-export function configPushes(store: CloudStore, roomId: string): StoredConfigPush[] {
-  return store.db
-    .prepare<[string], Record<string, unknown>>('SELECT * FROM config_pushes WHERE room_id = ? ORDER BY version')
-    .all(roomId)
-    .map((r) => ({
-      roomId: r.room_id as string,
-      version: r.version as number,
-      issuedBy: r.issued_by as string,
-      issuedAt: r.issued_at as number,
-      config: JSON.parse(r.config as string) as unknown,
-      outcome: (r.outcome as string | null) ?? null,
-      result: r.result ? (JSON.parse(r.result as string) as ConfigResult) : null,
-      resultAt: (r.result_at as number | null) ?? null,
-    }));
+export async function configPushes(store: CloudStore, roomId: string): Promise<StoredConfigPush[]> {
+  const rows = await store.db.all<Record<string, unknown>>('SELECT * FROM config_pushes WHERE room_id = ? ORDER BY version', [roomId]);
+  return rows.map((r) => ({
+    roomId: r.room_id as string,
+    version: r.version as number,
+    issuedBy: r.issued_by as string,
+    issuedAt: r.issued_at as number,
+    config: JSON.parse(r.config as string) as unknown,
+    outcome: (r.outcome as string | null) ?? null,
+    result: r.result ? (JSON.parse(r.result as string) as ConfigResult) : null,
+    resultAt: (r.result_at as number | null) ?? null,
+  }));
 }
 
 /** Handles a message on `district/rooms/+/up/config-results` (ingest worker); returns a rejection reason or null. */
-export function handleConfigResult(store: CloudStore, topic: string, payload: Uint8Array, now: number): string | null {
+export async function handleConfigResult(store: CloudStore, topic: string, payload: Uint8Array, now: number): Promise<string | null> {
   const decoded = decodeMessage(configResultSchema, payload);
   if (!decoded.ok) return decoded.error.code;
   if (topic !== configTopics(decoded.value.roomId).results) return 'room-mismatch';
-  recordConfigResult(store, decoded.value, now);
+  await recordConfigResult(store, decoded.value, now);
   return null;
 }
 
@@ -104,7 +105,7 @@ export interface PushConfigOutcome {
 
 export async function pushConfig(o: PushConfigOptions): Promise<PushConfigOutcome> {
   const now = o.now ?? Date.now;
-  const version = o.version ?? nextConfigVersion(o.store, o.roomId);
+  const version = o.version ?? (await nextConfigVersion(o.store, o.roomId));
   const push: ConfigPush = configPushSchema.parse({ v: PROTOCOL_VERSION, roomId: o.roomId, version, config: o.config, issuedBy: o.issuedBy, issuedAt: now() });
   const topics = configTopics(o.roomId);
   const client = await mqtt.connectAsync(
@@ -123,14 +124,14 @@ export async function pushConfig(o: PushConfigOptions): Promise<PushConfigOutcom
       await client.subscribeAsync(topics.results, { qos: 1 });
     }
     // Stored first: a push the database does not know is never in force in a room.
-    recordConfigPush(o.store, push);
+    await recordConfigPush(o.store, push);
     await client.publishAsync(topics.push, encodeMessage(push), { qos: 1, retain: true });
     o.logger.info({ room: o.roomId, version, issuedBy: o.issuedBy }, 'config pushed');
     if (!o.waitMs) return { push, result: null };
     let timer: ReturnType<typeof setTimeout> | undefined;
     const result = await Promise.race([arrived, new Promise<null>((r) => (timer = setTimeout(() => r(null), o.waitMs)))]);
     clearTimeout(timer);
-    if (result) recordConfigResult(o.store, result, now());
+    if (result) await recordConfigResult(o.store, result, now());
     return { push, result };
   } finally {
     await client.endAsync();

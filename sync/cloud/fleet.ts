@@ -107,10 +107,9 @@ export function registerFleet(app: FastifyInstance, deps: { store: CloudStore; c
     const tech = req.technician!;
     const lang = langOf(req.query);
     const t = TEXT[lang];
-    const rooms = deps.commands
-      .knownRooms()
-      .filter((r) => deps.technicians.inScope(tech, r))
-      .map((r) => roomSummary(deps.store, deps.technicians, r, now()));
+    const rooms = await Promise.all(
+      (await deps.commands.knownRooms()).filter((r) => deps.technicians.inScope(tech, r)).map((r) => roomSummary(deps.store, deps.technicians, r, now())),
+    );
     const rows = rooms
       .map(
         (r) =>
@@ -154,7 +153,7 @@ export function registerFleet(app: FastifyInstance, deps: { store: CloudStore; c
     if (!args || typeof args !== 'object' || Array.isArray(args)) {
       return reply.code(400).send(page(lang, t.result, `<p>${t.badArgs}</p><p><a href="/fleet?lang=${lang}">${t.back}</a></p>`));
     }
-    const out = deps.commands.issue(tech, form.data.room, form.data.command, args as Record<string, unknown>);
+    const out = await deps.commands.issue(tech, form.data.room, form.data.command, args as Record<string, unknown>);
     let shown: CommandRecord | { error: { code: string; message: string } };
     if (out.ok) shown = (await deps.commands.wait(out.command.id, deps.waitMs ?? 10_000)) ?? out.command;
     else {

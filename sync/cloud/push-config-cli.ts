@@ -14,9 +14,9 @@ import { userInfo } from 'node:os';
 import { parseYaml } from '../../edge/config/load.js';
 import type { Logger } from '../../edge/util/logger.js';
 import { linkIdSchema } from '../protocol.js';
-import { CloudConfigError, loadCloudConfig, type PushConfigArgs } from './cli.js';
+import { CloudConfigError, CloudDatabaseError, loadCloudConfig, openConfiguredStore, type PushConfigArgs } from './cli.js';
 import { describeConfigResult, pushConfig } from './config-push.js';
-import { CloudStore } from './store.js';
+import type { CloudStore } from './store.js';
 
 export async function runPushConfig(args: { configFile: string | undefined; logger: (level: string) => Logger; push: PushConfigArgs }): Promise<number> {
   const { room, file } = args.push;
@@ -57,7 +57,14 @@ export async function runPushConfig(args: { configFile: string | undefined; logg
     return 2;
   }
   const logger = args.logger('warn');
-  const store = new CloudStore(config.database);
+  let store: CloudStore;
+  try {
+    store = await openConfiguredStore(config);
+  } catch (e) {
+    if (!(e instanceof CloudDatabaseError)) throw e;
+    process.stderr.write(`${e.message}\n`);
+    return 1;
+  }
   try {
     const { push, result } = await pushConfig({
       broker: config.broker,
@@ -78,6 +85,6 @@ export async function runPushConfig(args: { configFile: string | undefined; logg
     for (const line of describeConfigResult(result)) process.stdout.write(`${line}\n`);
     return result.outcome === 'applied' || result.outcome === 'unchanged' ? 0 : 1;
   } finally {
-    store.close();
+    await store.close();
   }
 }

@@ -10,9 +10,10 @@
  * `published_at` is set once the broker took it, and verdicts not yet
  * published are offered again at the room's next batch.
  *
- * All of this runs inside the batch's commit transaction (CloudStore.commitBatch).
+ * All of this runs inside the batch's commit transaction (CloudStore.commitBatch),
+ * on the transaction's connection (`tx`).
  */
-import type Database from 'better-sqlite3';
+import type { CloudDb, Queryable } from './db.js';
 import type { Batch } from '../protocol.js';
 import { PROTOCOL_VERSION } from '../protocol.js';
 import {
@@ -24,30 +25,6 @@ import {
   type ReceiptOutcome,
   type TiedRecord,
 } from '../receipt-protocol.js';
-
-export const RECEIPTS_SCHEMA = `
-CREATE TABLE IF NOT EXISTS receipts (
-  room_id      TEXT    NOT NULL,
-  store_id     TEXT    NOT NULL,
-  lesson_id    TEXT    NOT NULL,
-  revision     INTEGER NOT NULL,
-  receipt_seq  INTEGER NOT NULL,
-  first_seq    INTEGER,
-  last_seq     INTEGER,
-  count        INTEGER NOT NULL,
-  counts       TEXT    NOT NULL,
-  digest       TEXT    NOT NULL,
-  -- reserved for the recording's segment hashes
-  segments     TEXT,
-  state        TEXT    NOT NULL CHECK (state IN ('pending', 'complete', 'incomplete')),
-  differences  TEXT,
-  received_at  INTEGER NOT NULL,
-  verified_at  INTEGER,
-  published_at INTEGER,
-  PRIMARY KEY (room_id, store_id, lesson_id, revision)
-) STRICT;
-CREATE INDEX IF NOT EXISTS receipts_pending ON receipts (room_id, store_id, state, receipt_seq);
-`;
 
 interface RawReceipt {
   room_id: string;
@@ -75,43 +52,22 @@ export interface CloudReceiptRow {
   differences: ReceiptDifference[] | null;
 }
 
+function lessonOf(payload: string): unknown {
+  try {
+    return (JSON.parse(payload) as { lessonId?: unknown } | null)?.lessonId;
+  } catch {
+    return undefined;
+  }
+}
+
 export class CloudReceipts {
-  private readonly insert: Database.Statement;
-  private readonly pending: Database.Statement<[string, string, number], RawReceipt>;
-  private readonly tiedInRange: Database.Statement<[string, string, number, number, string], TiedRecord>;
-  private readonly setVerdict: Database.Statement;
-  private readonly unpublished: Database.Statement<[string, string], RawReceipt>;
-  private readonly setPublished: Database.Statement;
   /** Receipt events whose payload failed validation (kept as events; counted here). */
   invalid = 0;
 
-  constructor(private readonly db: Database.Database) {
-    db.exec(RECEIPTS_SCHEMA);
-    this.insert = db.prepare(
-      `INSERT OR IGNORE INTO receipts (room_id, store_id, lesson_id, revision, receipt_seq, first_seq, last_seq, count, counts, digest, segments, state, received_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)`,
-    );
-    this.pending = db.prepare(
-      "SELECT * FROM receipts WHERE room_id = ? AND store_id = ? AND state = 'pending' AND receipt_seq <= ? ORDER BY receipt_seq",
-    );
-    this.tiedInRange = db.prepare(
-      `SELECT seq, stream, type FROM events
-       WHERE room_id = ? AND store_id = ? AND seq BETWEEN ? AND ? AND stream <> '${RECEIPT_STREAM}' AND json_extract(payload, '$.lessonId') = ?
-       ORDER BY seq`,
-    );
-    this.setVerdict = db.prepare(
-      'UPDATE receipts SET state = ?, differences = ?, verified_at = ? WHERE room_id = ? AND store_id = ? AND lesson_id = ? AND revision = ?',
-    );
-    this.unpublished = db.prepare(
-      "SELECT * FROM receipts WHERE room_id = ? AND store_id = ? AND state <> 'pending' AND published_at IS NULL ORDER BY receipt_seq",
-    );
-    this.setPublished = db.prepare(
-      'UPDATE receipts SET published_at = ? WHERE room_id = ? AND store_id = ? AND lesson_id = ? AND revision = ? AND published_at IS NULL',
-    );
-  }
+  constructor(private readonly db: CloudDb) {}
 
   /** In the commit transaction: copies the batch's receipt events. */
-  collect(b: Batch, receivedAt: number): void {
+  async collect(tx: Queryable, b: Batch, receivedAt: number): Promise<void> {
     for (const e of b.events) {
       if (e.stream !== RECEIPT_STREAM) continue;
       const p = receiptPayloadSchema.safeParse(e.payload);
@@ -120,19 +76,10 @@ export class CloudReceipts {
         continue;
       }
       const r = p.data;
-      this.insert.run(
-        b.roomId,
-        b.storeId,
-        r.lessonId,
-        r.revision,
-        e.seq,
-        r.firstSeq,
-        r.lastSeq,
-        r.count,
-        JSON.stringify(r.counts),
-        r.digest,
-        r.segments === null ? null : JSON.stringify(r.segments),
-        receivedAt,
+      await tx.run(
+        `INSERT INTO receipts (room_id, store_id, lesson_id, revision, receipt_seq, first_seq, last_seq, count, counts, digest, segments, state, received_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?) ON CONFLICT DO NOTHING`,
+        [b.roomId, b.storeId, r.lessonId, r.revision, e.seq, r.firstSeq, r.lastSeq, r.count, JSON.stringify(r.counts), r.digest, r.segments === null ? null : JSON.stringify(r.segments), receivedAt],
       );
     }
   }
@@ -142,17 +89,42 @@ export class CloudReceipts {
    * checks the receipts it now covers, and returns every verdict of the room
    * not yet published (these and older ones whose publishing was lost).
    */
-  verify(roomId: string, storeId: string, ackedSeq: number, now: number): ReceiptOutcome[] {
-    for (const r of this.pending.all(roomId, storeId, ackedSeq)) {
-      const cloud = summariseTied(
-        r.first_seq === null ? [] : this.tiedInRange.iterate(roomId, storeId, r.first_seq, r.receipt_seq - 1, r.lesson_id),
-      );
+  async verify(tx: Queryable, roomId: string, storeId: string, ackedSeq: number, now: number): Promise<ReceiptOutcome[]> {
+    const pending = await tx.all<RawReceipt>(
+      "SELECT * FROM receipts WHERE room_id = ? AND store_id = ? AND state = 'pending' AND receipt_seq <= ? ORDER BY receipt_seq",
+      [roomId, storeId, ackedSeq],
+    );
+    for (const r of pending) {
+      const inRange =
+        r.first_seq === null
+          ? []
+          : await tx.all<TiedRecord & { payload: string }>(
+              `SELECT seq, stream, type, payload FROM events
+               WHERE room_id = ? AND store_id = ? AND seq BETWEEN ? AND ? AND stream <> '${RECEIPT_STREAM}'
+               ORDER BY seq`,
+              [roomId, storeId, r.first_seq, r.receipt_seq - 1],
+            );
+      // The lesson's records are picked here, not in SQL: PostgreSQL's JSON operators fail on a document holding
+      // the escape \u0000 (valid JSON an edge may send), and a failing check would block the room's every commit.
+      const cloud = summariseTied(inRange.filter((e) => e.payload.includes(r.lesson_id) && lessonOf(e.payload) === r.lesson_id));
       // Only the receipt's range is read (cheap); a record of the lesson the cloud holds below
       // firstSeq is outside what a receipt can check (documented in docs/sync.md).
       const differences = compareReceipt({ counts: JSON.parse(r.counts) as Record<string, number>, digest: r.digest }, cloud);
-      this.setVerdict.run(differences.length ? 'incomplete' : 'complete', differences.length ? JSON.stringify(differences) : null, now, roomId, storeId, r.lesson_id, r.revision);
+      await tx.run('UPDATE receipts SET state = ?, differences = ?, verified_at = ? WHERE room_id = ? AND store_id = ? AND lesson_id = ? AND revision = ?', [
+        differences.length ? 'incomplete' : 'complete',
+        differences.length ? JSON.stringify(differences) : null,
+        now,
+        roomId,
+        storeId,
+        r.lesson_id,
+        r.revision,
+      ]);
     }
-    return this.unpublished.all(roomId, storeId).map((r) => ({
+    const unpublished = await tx.all<RawReceipt>(
+      "SELECT * FROM receipts WHERE room_id = ? AND store_id = ? AND state <> 'pending' AND published_at IS NULL ORDER BY receipt_seq",
+      [roomId, storeId],
+    );
+    return unpublished.map((r) => ({
       v: PROTOCOL_VERSION,
       roomId,
       storeId,
@@ -165,24 +137,28 @@ export class CloudReceipts {
     }));
   }
 
-  markPublished(o: Pick<ReceiptOutcome, 'roomId' | 'storeId' | 'lessonId' | 'revision'>, now: number): void {
-    this.setPublished.run(now, o.roomId, o.storeId, o.lessonId, o.revision);
+  async markPublished(o: Pick<ReceiptOutcome, 'roomId' | 'storeId' | 'lessonId' | 'revision'>, now: number): Promise<void> {
+    await this.db.run('UPDATE receipts SET published_at = ? WHERE room_id = ? AND store_id = ? AND lesson_id = ? AND revision = ? AND published_at IS NULL', [
+      now,
+      o.roomId,
+      o.storeId,
+      o.lessonId,
+      o.revision,
+    ]);
   }
 
   /** For tests and the technician API: a room's receipts. */
-  list(roomId: string): CloudReceiptRow[] {
-    return this.db
-      .prepare<[string], RawReceipt & { count: number }>('SELECT * FROM receipts WHERE room_id = ? ORDER BY store_id, receipt_seq')
-      .all(roomId)
-      .map((r) => ({
-        roomId: r.room_id,
-        storeId: r.store_id,
-        lessonId: r.lesson_id,
-        revision: r.revision,
-        receiptSeq: r.receipt_seq,
-        count: r.count,
-        state: r.state,
-        differences: r.differences === null ? null : (JSON.parse(r.differences) as ReceiptDifference[]),
-      }));
+  async list(roomId: string): Promise<CloudReceiptRow[]> {
+    const rows = await this.db.all<RawReceipt & { count: number }>('SELECT * FROM receipts WHERE room_id = ? ORDER BY store_id, receipt_seq', [roomId]);
+    return rows.map((r) => ({
+      roomId: r.room_id,
+      storeId: r.store_id,
+      lessonId: r.lesson_id,
+      revision: r.revision,
+      receiptSeq: r.receipt_seq,
+      count: r.count,
+      state: r.state,
+      differences: r.differences === null ? null : (JSON.parse(r.differences) as ReceiptDifference[]),
+    }));
   }
 }

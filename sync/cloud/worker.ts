@@ -5,6 +5,12 @@
  * the acknowledgement (`down/ack`, QoS 1). Room status and device telemetry
  * go to the room_status table. A malformed batch, or one whose room id does
  * not match its topic, is rejected and counted; the handler never throws.
+ *
+ * Messages are handled one at a time per worker, through mqtt.js's
+ * `handleMessage`: the broker's PUBACK for a batch is sent only after its
+ * commit (a worker that dies mid-commit gets it again from its session), and
+ * a slow database slows this worker's intake instead of piling batches up in
+ * memory. Parallelism comes from several workers on the shared subscription.
  */
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from '../../edge/util/logger.js';
@@ -55,6 +61,9 @@ export class IngestWorker {
   private connected = false;
   private stopping = false;
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  /** The message being handled (stop waits for it, so the store is not closed under a commit). */
+  private inFlight: Promise<void> = Promise.resolve();
+  private stopped: Promise<void> | null = null;
   private readonly backoff;
   private readonly log: Logger;
   private readonly now: () => number;
@@ -108,32 +117,43 @@ export class IngestWorker {
       this.reconnectTimer.unref?.();
     });
     client.on('error', (err) => this.log.warn({ err: err.message }, 'broker connection problem'));
-    client.on('message', (topic, payload) => this.onMessage(topic, payload));
+    client.handleMessage = (packet, done) => {
+      const handled = this.onMessage(packet.topic, packet.payload as Buffer);
+      this.inFlight = handled;
+      void handled.finally(() => done());
+    };
     return first;
   }
 
-  /** `force`: drop the connection without DISCONNECT (a crash, for tests); the broker keeps the session. */
-  async stop(opts: { force?: boolean } = {}): Promise<void> {
-    this.stopping = true;
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    const client = this.client;
-    if (!client) return;
-    // A graceful end waits for every outstanding QoS 1 publish (acks, verdicts); after the broker restarted
-    // without this session mqtt.js can keep some whose PUBACK never comes, and `cloud start` then hung on
-    // SIGTERM (test/integration/sync-kill9-mosquitto.test.ts). An ack that is not delivered is harmless
-    // (the edge resends the batch and is acknowledged then), so after a bound the connection is dropped.
-    await new Promise<void>((resolve) => {
-      const force = setTimeout(() => {
-        this.log.warn({ outstanding: Object.keys(client.outgoing ?? {}).length }, 'broker connection did not close in time; dropping it');
-        client.stream?.destroy();
-        resolve();
-      }, STOP_TIMEOUT_MS);
-      client.end(opts.force ?? false, {}, () => {
-        clearTimeout(force);
-        resolve();
+  /**
+   * `force`: drop the connection without DISCONNECT (a crash, for tests); the broker keeps the session.
+   * Idempotent: a second call (e.g. the cloud's stop after a test's forced stop) waits for the first.
+   */
+  stop(opts: { force?: boolean } = {}): Promise<void> {
+    this.stopped ??= (async () => {
+      this.stopping = true;
+      if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+      const client = this.client;
+      if (!client) return;
+      // A graceful end waits for every outstanding QoS 1 publish (acks, verdicts); after the broker restarted
+      // without this session mqtt.js can keep some whose PUBACK never comes, and `cloud start` then hung on
+      // SIGTERM (test/integration/sync-kill9-mosquitto.test.ts). An ack that is not delivered is harmless
+      // (the edge resends the batch and is acknowledged then), so after a bound the connection is dropped.
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          this.log.warn({ outstanding: Object.keys(client.outgoing ?? {}).length }, 'broker connection did not close in time; dropping it');
+          client.stream?.destroy();
+          resolve();
+        }, STOP_TIMEOUT_MS);
+        client.end(opts.force ?? false, {}, () => {
+          clearTimeout(force);
+          resolve();
+        });
       });
-    });
-    this.connected = false;
+      await this.inFlight;
+      this.connected = false;
+    })();
+    return this.stopped;
   }
 
   stats(): WorkerStats {
@@ -145,30 +165,30 @@ export class IngestWorker {
     this.log.warn({ reason, ...detail }, 'message rejected');
   }
 
-  private onMessage(topic: string, payload: Buffer): void {
+  private async onMessage(topic: string, payload: Buffer): Promise<void> {
     try {
       if (isConfigResultTopic(topic)) {
-        const rejected = handleConfigResult(this.deps.store, topic, payload, this.now());
+        const rejected = await handleConfigResult(this.deps.store, topic, payload, this.now());
         if (rejected) this.reject(rejected, { topic });
         return;
       }
       const t = parseDistrictTopic(topic);
       if (!t) return this.reject('topic', { topic });
-      if (t.kind === 'events') this.onBatch(t.roomId, topic, payload);
-      else if (t.kind === 'status') this.onStatus(t.roomId, topic, payload);
-      else if (t.kind === 'telemetry') this.onTelemetry(t.roomId, t.deviceId, topic, payload);
+      if (t.kind === 'events') await this.onBatch(t.roomId, topic, payload);
+      else if (t.kind === 'status') await this.onStatus(t.roomId, topic, payload);
+      else if (t.kind === 'telemetry') await this.onTelemetry(t.roomId, t.deviceId, topic, payload);
     } catch (err) {
       // A store failure (disk full, I/O): no ack, so the edge resends later.
       this.reject('internal', { topic, err: err instanceof Error ? err.message : String(err) });
     }
   }
 
-  private onBatch(roomId: string, topic: string, payload: Buffer): void {
+  private async onBatch(roomId: string, topic: string, payload: Buffer): Promise<void> {
     const decoded = decodeMessage(batchSchema, payload);
     if (!decoded.ok) return this.reject(decoded.error.code, { topic, error: decoded.error.message, bytes: payload.length });
     const batch = decoded.value;
     if (batch.roomId !== roomId) return this.reject('room-mismatch', { topic, payloadRoom: batch.roomId });
-    const result = this.deps.store.commitBatch(batch, this.now());
+    const result = await this.deps.store.commitBatch(batch, this.now());
     this.counts.batches++;
     this.counts.inserted += result.inserted;
     this.counts.duplicates += result.duplicates;
@@ -178,6 +198,11 @@ export class IngestWorker {
       else this.log.info({ ...s }, 'room clock back within the skew threshold');
     }
     const ack: Ack = { v: PROTOCOL_VERSION, roomId, storeId: batch.storeId, ackedSeq: result.ackedSeq, ts: this.now() };
+    if (this.stopping) {
+      // Stopped while committing: the batch is committed, its ack is not sent (the edge resends, and is acknowledged then).
+      this.log.info({ roomId, ackedSeq: result.ackedSeq }, 'batch committed while stopping; ack left to the resend');
+      return;
+    }
     this.client?.publish(districtTopics(roomId).ack, JSON.stringify(ack), { qos: 1 }, (err) => {
       if (err) this.log.warn({ err: err.message, roomId }, 'ack not sent; the edge will resend and be acknowledged then');
       else this.counts.acks++;
@@ -187,26 +212,30 @@ export class IngestWorker {
       log({ roomId, lessonId: verdict.lessonId, revision: verdict.revision, outcome: verdict.outcome, differences: verdict.differences }, 'lesson receipt checked');
       this.client?.publish(districtTopics(roomId).receipts, JSON.stringify(verdict), { qos: 1 }, (err) => {
         if (err) this.log.warn({ err: err.message, roomId, lessonId: verdict.lessonId }, 'receipt verdict not sent; offered again at the next batch');
-        else this.deps.store.receipts.markPublished(verdict, this.now());
+        else {
+          this.deps.store.receipts
+            .markPublished(verdict, this.now())
+            .catch((e: unknown) => this.log.warn({ err: e instanceof Error ? e.message : String(e), roomId }, 'receipt verdict sent but not marked; offered again at the next batch'));
+        }
       });
     }
   }
 
-  private onStatus(roomId: string, topic: string, payload: Buffer): void {
+  private async onStatus(roomId: string, topic: string, payload: Buffer): Promise<void> {
     const decoded = decodeMessage(statusSchema, payload);
     if (!decoded.ok) return this.reject(decoded.error.code, { topic, error: decoded.error.message });
     if (decoded.value.roomId !== roomId) return this.reject('room-mismatch', { topic, payloadRoom: decoded.value.roomId });
-    this.deps.store.recordStatus(decoded.value, this.now());
+    await this.deps.store.recordStatus(decoded.value, this.now());
     this.counts.status++;
   }
 
-  private onTelemetry(roomId: string, deviceId: string, topic: string, payload: Buffer): void {
+  private async onTelemetry(roomId: string, deviceId: string, topic: string, payload: Buffer): Promise<void> {
     const decoded = decodeMessage(telemetrySchema, payload);
     if (!decoded.ok) return this.reject(decoded.error.code, { topic, error: decoded.error.message });
     if (decoded.value.roomId !== roomId || decoded.value.deviceId !== deviceId) {
       return this.reject('room-mismatch', { topic, payloadRoom: decoded.value.roomId, payloadDevice: decoded.value.deviceId });
     }
-    this.deps.store.recordTelemetry(decoded.value, this.now());
+    await this.deps.store.recordTelemetry(decoded.value, this.now());
     this.counts.status++;
   }
 }

@@ -40,7 +40,7 @@ const SCENES = 'scenes:\n  class-start: [ { device: panel, command: power, args:
 beforeEach(async () => {
   broker = await startDistrictBroker({ rooms: ['r1'], workers: ['cloud-worker-1', 'cloud-worker-2'] });
   dir = mkdtempSync(join(tmpdir(), 'ce-cfgpush-'));
-  cloud = new CloudStore(join(dir, 'cloud.db'));
+  cloud = await CloudStore.open(join(dir, 'cloud.db'));
   const cert = broker.workers['cloud-worker-1']!;
   worker = new IngestWorker({
     broker: { url: broker.url, certFile: cert.certFile, keyFile: cert.keyFile, caFile: broker.caFile },
@@ -67,7 +67,7 @@ cloud:
 afterEach(async () => {
   for (const s of services.splice(0)) await s.stop();
   await worker.stop({ force: true });
-  cloud.close();
+  await cloud.close();
   await broker.cleanup();
   room.cleanup();
   rmSync(dir, { recursive: true, force: true });
@@ -129,8 +129,8 @@ describe('config push over mosquitto', () => {
     expect(svc.devices.list().map((d) => d.deviceId)).toEqual(['panel', 'air']);
 
     // The cloud database has every push with its result (recorded by pushConfig and by the worker).
-    await waitFor(() => configPushes(cloud, 'r1').every((p) => p.outcome !== null), 5000, 'results stored');
-    expect(configPushes(cloud, 'r1').map((p) => [p.version, p.outcome])).toEqual([
+    await waitFor(async () => (await configPushes(cloud, 'r1')).every((p) => p.outcome !== null), 5000, 'results stored');
+    expect((await configPushes(cloud, 'r1')).map((p) => [p.version, p.outcome])).toEqual([
       [1, 'applied'],
       [2, 'rolled-back'],
       [3, 'refused'],
@@ -192,13 +192,13 @@ describe('config push over mosquitto', () => {
     expect(r.stdout).toMatch(/door: did not come online within 3 s.*no-such-reader/);
     expect(r.status).toBe(1);
     expect(svc.devices.list().map((d) => d.deviceId)).toEqual(['panel']);
-    expect(configPushes(cloud, 'r1')).toMatchObject([{ version: 1, outcome: 'rolled-back', issuedBy: expect.any(String) }]);
+    expect(await configPushes(cloud, 'r1')).toMatchObject([{ version: 1, outcome: 'rolled-back', issuedBy: expect.any(String) }]);
 
     // A YAML error in the file: nothing is pushed.
     writeFileSync(pushed, 'devices: [\n');
     const bad = await run(['cloud', 'push-config', '--config', cloudConf, '--room', 'r1', '--file', pushed]);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/push\.yaml: line \d+ column \d+: /);
-    expect(configPushes(cloud, 'r1')).toHaveLength(1);
+    expect(await configPushes(cloud, 'r1')).toHaveLength(1);
   }, 90_000);
 });

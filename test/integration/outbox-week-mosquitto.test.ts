@@ -41,12 +41,12 @@ const stops: Array<() => Promise<void> | void> = [];
 beforeEach(async () => {
   broker = await startDistrictBroker({ rooms: [ROOM], workers: ['cloud-worker-1'] });
   dir = mkdtempSync(join(tmpdir(), 'ce-week-'));
-  cloud = new CloudStore(join(dir, 'cloud.db'));
+  cloud = await CloudStore.open(join(dir, 'cloud.db'));
 });
 
 afterEach(async () => {
   for (const s of stops.splice(0).reverse()) await s();
-  cloud.close();
+  await cloud.close();
   await broker.cleanup();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -127,12 +127,12 @@ describe('a week offline with the outbox cap', () => {
     stops.push(() => worker.stop({ force: true }));
     // The drop report is appended once the outbox is below half its cap, then delivered like any event.
     await waitFor(
-      () => cloud.events(ROOM).some((e) => e.stream === 'outbox') && cloud.ackedSeq(ROOM, store.storeId) === store.lastSeq(),
+      async () => (await cloud.events(ROOM)).some((e) => e.stream === 'outbox') && (await cloud.ackedSeq(ROOM, store.storeId)) === store.lastSeq(),
       60_000,
-      `the backlog and the drop report to arrive (cloud acked ${cloud.ackedSeq(ROOM, store.storeId)}, edge last ${store.lastSeq()}); broker log:\n${broker.log()}`,
+      `the backlog and the drop report to arrive (cloud acked ${await cloud.ackedSeq(ROOM, store.storeId)}, edge last ${store.lastSeq()}); broker log:\n${broker.log()}`,
     );
     const edgeLog = store.eventsAfter(0, 10_000);
-    const rows = cloud.events(ROOM);
+    const rows = await cloud.events(ROOM);
     expect(rows.map((r) => r.seq)).toEqual(edgeLog.map((e) => e.seq));
     expect(rows.map((r) => r.seq)).toEqual(Array.from({ length: store.lastSeq() }, (_, i) => i + 1));
     expect(rows.map((r) => [r.stream, r.type, r.entityId, JSON.parse(r.payload), r.ts])).toEqual(edgeLog.map((e) => [e.stream, e.type, e.entityId, JSON.parse(e.payload), e.ts]));
@@ -142,7 +142,7 @@ describe('a week offline with the outbox cap', () => {
     expect(store.outbox()!.dropped).toEqual({});
     // Every lesson confirmed complete by the cloud.
     await waitFor(() => receipts.unconfirmed().count === 0, 20_000, `receipts to be confirmed (${receipts.unconfirmed().count} left)`);
-    expect(cloud.receipts.list(ROOM).map((r) => r.state)).toEqual(Array(40).fill('complete'));
+    expect((await cloud.receipts.list(ROOM)).map((r) => r.state)).toEqual(Array(40).fill('complete'));
     for (const id of lessonIds) expect(receipts.state(id)).toBe('complete');
   }, 120_000);
 
@@ -174,13 +174,13 @@ describe('a week offline with the outbox cap', () => {
       await Promise.all(Array.from({ length: 20 }, (_, k) => store.recordCardTap({ reader: 'door', uid: `U${i}-${k}`, ts: clock.now() })));
       await new Promise((r) => setTimeout(r, 100));
     }
-    await waitFor(() => cloud.ackedSeq(ROOM, store.storeId) === 100, 20_000, 'the events to arrive');
-    const [est] = cloud.clock.room(ROOM);
+    await waitFor(async () => (await cloud.ackedSeq(ROOM, store.storeId)) === 100, 20_000, 'the events to arrive');
+    const [est] = await cloud.clock.room(ROOM);
     expect(est).toMatchObject({ bootId: store.bootId, synced: false, skewed: true });
     // Skew plus the fastest transit over loopback (well under 5 s even on a loaded machine).
     expect(est!.offsetMs).toBeGreaterThanOrEqual(skew);
     expect(est!.offsetMs).toBeLessThan(skew + 5000);
-    const rows = cloud.db.prepare<[], { ts: number; corrected_ts: number; received_at: number }>('SELECT ts, corrected_ts, received_at FROM events_corrected').all();
+    const rows = await cloud.db.all<{ ts: number; corrected_ts: number; received_at: number }>('SELECT ts, corrected_ts, received_at FROM events_corrected');
     expect(rows).toHaveLength(100);
     for (const r of rows) {
       expect(r.corrected_ts - r.ts).toBe(est!.offsetMs);

@@ -112,14 +112,14 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ce-rec-'));
   recDir = join(dir, 'recordings');
   hashes = { room: await hashPassword(SECRET), other: await hashPassword(OTHER_SECRET), tech: await hashPassword(TECH_SECRET) };
-  cloudStore = new CloudStore(join(dir, 'cloud.db'));
+  cloudStore = await CloudStore.open(join(dir, 'cloud.db'));
   cloud = await startApi();
 });
 
 afterAll(async () => {
   await cloud?.app.close();
   for (const s of edgeStores) await s.close();
-  cloudStore?.close();
+  await cloudStore?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 

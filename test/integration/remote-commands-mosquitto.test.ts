@@ -117,7 +117,7 @@ describe('technicians\' remote commands over mosquitto', () => {
     const cloudAudit = (await api('GET', '/api/audit', WANG)).json.entries as Array<{ commandId: string; outcome: string; technician: string }>;
     expect(cloudAudit.filter((e) => e.commandId === r.json.id).map((e) => e.outcome)).toEqual(['ok', 'issued']);
     // The result and the edge's audit rows also reach the cloud's tables through the event log.
-    await waitFor(() => cloud.store.events(ROOM).some((e) => e.stream === 'command' && e.entityId === r.json.id), 10_000, 'the result in the cloud events');
+    await waitFor(async () => (await cloud.store.events(ROOM)).some((e) => e.stream === 'command' && e.entityId === r.json.id), 10_000, 'the result in the cloud events');
     const got = await api('GET', `/api/commands/${r.json.id}`, WANG);
     expect(got.json.status).toBe('ok');
     const devices = await api('GET', `/api/rooms/${ROOM}/devices`, WANG);
@@ -150,7 +150,7 @@ describe('technicians\' remote commands over mosquitto', () => {
   it('a redelivered command is executed once', async () => {
     const r = await api('POST', `/api/rooms/${ROOM}/commands?wait=15000`, WANG, { command: 'device.command', args: { device: 'panel', command: 'power', args: { on: false } } });
     expect(r.json.status).toBe('ok');
-    const c = cloud.commands.get(r.json.id) as CommandRecord;
+    const c = (await cloud.commands.get(r.json.id)) as CommandRecord;
     const msg: RemoteCommand = { v: 1, roomId: ROOM, id: c.id, issuedBy: { technician: 'wang', role: 'technician' }, issuedAt: c.issuedAt, expiresAt: c.expiresAt, command: c.command, args: c.args as Record<string, unknown> };
     // The broker delivers it again (e.g. after a lost PUBACK): published twice more.
     const w = broker.workers['cloud-worker-1']!;
@@ -211,6 +211,6 @@ describe('technicians\' remote commands over mosquitto', () => {
     await waitFor(() => edgeAudit().some((a) => a.action === 'remote:devices.list' && JSON.parse(a.args).commandId === r.json.id), 10_000, 'the edge to run it');
     const final = (await api('GET', `/api/commands/${r.json.id}?wait=15000`, WANG)).json;
     expect(final).toMatchObject({ status: 'ok', result: { devices: [{ deviceId: 'panel' }] } });
-    expect(cloud.store.events(ROOM).filter((e) => e.stream === 'command' && e.entityId === r.json.id)).toHaveLength(1);
+    expect((await cloud.store.events(ROOM)).filter((e) => e.stream === 'command' && e.entityId === r.json.id)).toHaveLength(1);
   }, 60_000);
 });

@@ -189,7 +189,7 @@ cloud:
   }, 90_000);
 
   it('the cloud worker rejects and counts them (from room r2) on up/events, up/status, up/telemetry and up/config-results; the next valid message is stored', async () => {
-    const cloud = new CloudStore(join(dir, 'cloud.db'));
+    const cloud = await CloudStore.open(join(dir, 'cloud.db'));
     const cert = broker.workers['cloud-worker-1']!;
     const worker = new IngestWorker({
       broker: { url: broker.url, certFile: cert.certFile, keyFile: cert.keyFile, caFile: broker.caFile },
@@ -231,28 +231,28 @@ cloud:
         `24 rejections (now ${JSON.stringify(worker.stats().rejected)})`,
       );
       expect(worker.stats().rejected).toEqual(expected);
-      expect(cloud.events('r1')).toEqual([]);
-      expect(cloud.events('r2')).toEqual([]);
+      expect(await cloud.events('r1')).toEqual([]);
+      expect(await cloud.events('r2')).toEqual([]);
       // (r1 keeps the retained offline status of the edge test: only its device rows are checked.)
-      expect(cloud.roomStatus('r1').filter((r) => r.key !== 'status')).toEqual([]);
-      expect(cloud.roomStatus('r2')).toEqual([]);
-      expect(configPushes(cloud, 'r1')).toEqual([]);
-      expect(configPushes(cloud, 'r2')).toEqual([]);
+      expect((await cloud.roomStatus('r1')).filter((r) => r.key !== 'status')).toEqual([]);
+      expect(await cloud.roomStatus('r2')).toEqual([]);
+      expect(await configPushes(cloud, 'r1')).toEqual([]);
+      expect(await configPushes(cloud, 'r2')).toEqual([]);
 
       for (const c of cases) await roomClient.publishAsync(c.topic, c.valid, { qos: 1 });
-      await waitFor(() => cloud.events('r2').length === 2, 10_000, 'the valid batch');
-      expect(cloud.ackedSeq('r2', 'corrupt-test')).toBe(2);
-      await waitFor(() => cloud.roomStatus('r2').length === 2, 10_000, 'the valid status and telemetry');
-      expect(cloud.roomStatus('r2').map((r) => r.key)).toEqual(['device:panel', 'status']);
-      await waitFor(() => configPushes(cloud, 'r2').length === 1, 10_000, 'the valid config result');
-      expect(configPushes(cloud, 'r2')[0]).toMatchObject({ version: 7, outcome: 'applied' });
+      await waitFor(async () => (await cloud.events('r2')).length === 2, 10_000, 'the valid batch');
+      expect(await cloud.ackedSeq('r2', 'corrupt-test')).toBe(2);
+      await waitFor(async () => (await cloud.roomStatus('r2')).length === 2, 10_000, 'the valid status and telemetry');
+      expect((await cloud.roomStatus('r2')).map((r) => r.key)).toEqual(['device:panel', 'status']);
+      await waitFor(async () => (await configPushes(cloud, 'r2')).length === 1, 10_000, 'the valid config result');
+      expect((await configPushes(cloud, 'r2'))[0]).toMatchObject({ version: 7, outcome: 'applied' });
       expect(worker.stats()).toMatchObject({ connected: true, batches: 1, inserted: 2 });
       expect(worker.stats().rejected).toEqual(expected);
       expect(connectionsOf('cloud-worker-1'), `broker log:\n${broker.log()}`).toBe(1);
     } finally {
       await roomClient.endAsync();
       await worker.stop();
-      cloud.close();
+      await cloud.close();
     }
   }, 90_000);
 });

@@ -38,14 +38,14 @@ let cloud: CloudStore;
 beforeEach(async () => {
   broker = await startDistrictBroker({ rooms: ['r1', 'r2'], workers: ['cloud-worker-1', 'cloud-worker-2'] });
   dir = mkdtempSync(join(tmpdir(), 'ce-sync-'));
-  cloud = new CloudStore(join(dir, 'cloud.db'));
+  cloud = await CloudStore.open(join(dir, 'cloud.db'));
 });
 
 afterEach(async () => {
   for (const u of uplinks.splice(0)) await u.stop();
   for (const w of workers.splice(0)) await w.stop({ force: true });
   for (const s of stores.splice(0)) await s.close();
-  cloud.close();
+  await cloud.close();
   await broker.cleanup();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -106,8 +106,8 @@ function metaAcked(store: Store): number {
 }
 
 /** Every seq 1..n exactly once, in order, with the edge's payloads. */
-function expectExactlyOnce(roomId: string, store: Store, n: number): void {
-  const rows = cloud.events(roomId);
+async function expectExactlyOnce(roomId: string, store: Store, n: number): Promise<void> {
+  const rows = await cloud.events(roomId);
   expect(rows.map((r) => r.seq)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
   expect(new Set(rows.map((r) => r.storeId))).toEqual(new Set([store.storeId]));
   const local = store.eventsAfter(0, 10_000);
@@ -126,20 +126,20 @@ describe('district sync over mosquitto (TLS client certificates, ACL)', () => {
     uplink.telemetry('panel', { online: true, state: { power: true } });
     await commitEvents(store, 437);
     await settleAcked(store, 437);
-    expectExactlyOnce('r1', store, 437);
-    expect(cloud.ackedSeq('r1', store.storeId)).toBe(437);
+    await expectExactlyOnce('r1', store, 437);
+    expect(await cloud.ackedSeq('r1', store.storeId)).toBe(437);
     const s = uplink.stats();
     expect(s).toMatchObject({ connected: true, ackedSeq: 437, lastSeq: 437, backlog: 0 });
     expect(s.lastAckAt).not.toBeNull();
     // Status (retained online) and the device's telemetry reached room_status.
-    await waitFor(() => cloud.roomStatus('r1').length === 2, 5000, 'status and telemetry');
-    const status = cloud.roomStatus('r1');
+    await waitFor(async () => (await cloud.roomStatus('r1')).length === 2, 5000, 'status and telemetry');
+    const status = await cloud.roomStatus('r1');
     expect(status.map((r) => r.key)).toEqual(['device:panel', 'status']);
     expect(JSON.parse(status[1]!.payload)).toMatchObject({ state: 'online', roomId: 'r1' });
     // More events later: the uplink wakes up by itself.
     await commitEvents(store, 13, 437);
     await settleAcked(store, 450);
-    expectExactlyOnce('r1', store, 450);
+    await expectExactlyOnce('r1', store, 450);
   });
 
   it('a room certificate cannot publish into another room\'s topics, nor claim another room in its own', async () => {
@@ -170,9 +170,9 @@ describe('district sync over mosquitto (TLS client certificates, ACL)', () => {
     await intruder.publishAsync(districtTopics('r1').events, encodeMessage(forged), { qos: 1 });
     await waitFor(() => (worker.stats().rejected['room-mismatch'] ?? 0) === 1, 5000, 'the room mismatch to be counted');
     await new Promise((r) => setTimeout(r, 500));
-    expect(cloud.events('r2')).toEqual([]);
-    expect(cloud.events('r1')).toEqual([]);
-    expect(cloud.roomStatus('r2')).toEqual([]);
+    expect(await cloud.events('r2')).toEqual([]);
+    expect(await cloud.events('r1')).toEqual([]);
+    expect(await cloud.roomStatus('r2')).toEqual([]);
     expect(worker.stats().batches).toBe(0);
     await intruder.endAsync();
   });
@@ -189,7 +189,7 @@ describe('district sync over mosquitto (TLS client certificates, ACL)', () => {
     expect(uplink.stats().backlog).toBe(300);
     await broker.start();
     await settleAcked(store, 420, 30_000);
-    expectExactlyOnce('r1', store, 420);
+    await expectExactlyOnce('r1', store, 420);
   }, 60_000);
 
   it('the worker killed mid-stream and restarted: no loss, no duplicate rows', async () => {
@@ -197,15 +197,15 @@ describe('district sync over mosquitto (TLS client certificates, ACL)', () => {
     let worker = await startWorker();
     startUplink('r1', store, { batch: { maxEvents: 20, lingerMs: 10 } });
     await commitEvents(store, 2000);
-    await waitFor(() => cloud.events('r1').length >= 200, 20_000, 'part of the stream');
+    await waitFor(async () => (await cloud.events('r1')).length >= 200, 20_000, 'part of the stream');
     await worker.stop({ force: true });
     workers.splice(workers.indexOf(worker), 1);
-    const atKill = cloud.events('r1').length;
+    const atKill = (await cloud.events('r1')).length;
     expect(atKill).toBeLessThan(2000);
     await new Promise((r) => setTimeout(r, 300));
     worker = await startWorker();
     await settleAcked(store, 2000, 40_000);
-    expectExactlyOnce('r1', store, 2000);
+    await expectExactlyOnce('r1', store, 2000);
   }, 60_000);
 
   it('two workers on the shared subscription both get work; every event is in the table once', async () => {
@@ -217,8 +217,8 @@ describe('district sync over mosquitto (TLS client certificates, ACL)', () => {
     startUplink('r2', s2, { batch: { maxEvents: 10, lingerMs: 10 } });
     await Promise.all([commitEvents(s1, 600), commitEvents(s2, 400)]);
     await Promise.all([settleAcked(s1, 600, 40_000), settleAcked(s2, 400, 40_000)]);
-    expectExactlyOnce('r1', s1, 600);
-    expectExactlyOnce('r2', s2, 400);
+    await expectExactlyOnce('r1', s1, 600);
+    await expectExactlyOnce('r2', s2, 400);
     expect(a.stats().batches).toBeGreaterThan(0);
     expect(b.stats().batches).toBeGreaterThan(0);
   }, 60_000);
@@ -246,7 +246,7 @@ describe('district sync over mosquitto (TLS client certificates, ACL)', () => {
     await bad.endAsync();
     await commitEvents(store, 75);
     await settleAcked(store, 75);
-    expectExactlyOnce('r1', store, 75);
+    await expectExactlyOnce('r1', store, 75);
     expect(worker.stats().connected).toBe(true);
     expect(uplink.stats().connected).toBe(true);
   });
@@ -303,10 +303,10 @@ cloud:
       await svc.store.recordReading({ device: 'air', metric: 'co2', value: 612, unit: 'ppm', ts: Date.now() });
       const last = svc.store.lastSeq();
       await waitFor(() => svc.sync!.stats().ackedSeq === last, 10_000, 'the service uplink to be acknowledged');
-      expect(cloud.events('r1').map((e) => e.seq)).toEqual(Array.from({ length: last }, (_, i) => i + 1));
+      expect((await cloud.events('r1')).map((e) => e.seq)).toEqual(Array.from({ length: last }, (_, i) => i + 1));
       const health = (await (await fetch(`http://127.0.0.1:${svc.ports.api}/health`)).json()) as { sync?: { connected: boolean; ackedSeq: number } };
       expect(health.sync).toMatchObject({ connected: true, ackedSeq: last });
-      await waitFor(() => cloud.roomStatus('r1').some((r) => r.key === 'device:panel'), 10_000, 'the panel telemetry');
+      await waitFor(async () => (await cloud.roomStatus('r1')).some((r) => r.key === 'device:panel'), 10_000, 'the panel telemetry');
       const metrics = await svc.metrics.registry.getSingleMetricAsString('classroom_edge_sync_acked_seq');
       expect(metrics).toContain(`classroom_edge_sync_acked_seq ${last}`);
     } finally {
@@ -314,7 +314,7 @@ cloud:
       room.cleanup();
     }
     // The clean stop published the retained offline status.
-    await waitFor(() => cloud.roomStatus('r1').some((r) => r.key === 'status' && JSON.parse(r.payload).state === 'offline'), 5000, 'offline status');
+    await waitFor(async () => (await cloud.roomStatus('r1')).some((r) => r.key === 'status' && JSON.parse(r.payload).state === 'offline'), 5000, 'offline status');
     expect(worker.stats().rejected).toEqual({});
   });
 
@@ -371,7 +371,7 @@ cloud:
     // The imports went into the event log, so the cloud gets them through the uplink too.
     const worker = await startWorker();
     await settleAcked(store, store.lastSeq());
-    expect(cloud.events('r1').filter((e) => e.stream === 'dataset').map((e) => e.type)).toEqual(['import', 'rejected']);
+    expect((await cloud.events('r1')).filter((e) => e.stream === 'dataset').map((e) => e.type)).toEqual(['import', 'rejected']);
     expect(worker.stats().rejected).toEqual({});
     await district.endAsync();
   });
@@ -404,11 +404,11 @@ cloud:
       startUplink('r1', store);
       await commitEvents(store, 42);
       await settleAcked(store, 42);
-      const view = new CloudStore(dbFile);
+      const view = await CloudStore.open(dbFile);
       try {
-        expect(view.events('r1').map((e) => e.seq)).toEqual(Array.from({ length: 42 }, (_, i) => i + 1));
+        expect((await view.events('r1')).map((e) => e.seq)).toEqual(Array.from({ length: 42 }, (_, i) => i + 1));
       } finally {
-        view.close();
+        await view.close();
       }
     } finally {
       child.kill('SIGTERM');

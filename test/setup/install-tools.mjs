@@ -4,10 +4,11 @@
 // `apt-get install`. Fails loudly (non-zero exit) when it cannot: a test that
 // needs a tool never passes by skipping.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 
 /** [package, check] — check returns true when the tool is usable. */
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+const pgServer = () => existsSync('/usr/lib/postgresql') && readdirSync('/usr/lib/postgresql').some((v) => existsSync(`/usr/lib/postgresql/${v}/bin/postgres`));
 const pyHas = (mod) => existsSync('/usr/bin/python3') && spawnSync('/usr/bin/python3', ['-c', `import ${mod}`], { stdio: 'ignore' }).status === 0;
 
 const wanted = [
@@ -21,6 +22,8 @@ const wanted = [
   // The kiosk's browser tests (test/browser): Debian's Chromium driven by playwright-core, and CJK fonts so Chinese renders.
   ['chromium', () => existsSync('/usr/bin/chromium')],
   ['fonts-noto-cjk', () => existsSync('/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc')],
+  // The reference cloud's PostgreSQL backend (test/helpers/postgres.ts runs a throwaway cluster per test file).
+  ['postgresql', pgServer],
 ];
 
 const missing = wanted.filter(([, ok]) => !ok()).map(([pkg]) => pkg);

@@ -3,7 +3,8 @@
  * authentication, role and scope (room list and prefix rule), the command
  * table and audit (issued, refused, results from the link and from the event
  * log, no-answer expiry, late results) and the HTTP API through fastify's
- * inject (no anonymous access, 403 with the reason, scope filtering).
+ * inject (no anonymous access, 403 with the reason, scope filtering). The
+ * parts that touch the cloud database run on both backends.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,7 +15,8 @@ import { silentLogger } from '../../../edge/util/logger.js';
 import { createCloudApi } from '../../../sync/cloud/api.js';
 import { CloudCommands } from '../../../sync/cloud/commands.js';
 import { FLEET_CSP, registerFleet } from '../../../sync/cloud/fleet.js';
-import { CloudStore } from '../../../sync/cloud/store.js';
+import type { CloudStore } from '../../../sync/cloud/store.js';
+import { BACKENDS, useCloudDb, type CloudDbFactory } from '../../helpers/cloud-db.js';
 import { Technicians, type Technician } from '../../../sync/cloud/technicians.js';
 import { districtTopics, encodeMessage, remoteCommandSchema, type CommandResultMessage } from '../../../sync/protocol.js';
 
@@ -22,21 +24,22 @@ const T0 = 1_760_000_000_000;
 let dir: string;
 let store: CloudStore;
 let hashes: { wang: string; li: string };
-const cleanup: Array<() => void> = [];
+const cleanup: Array<() => void | Promise<void>> = [];
 
 beforeAll(async () => {
   hashes = { wang: await hashPassword('wang-secret-0123456789'), li: await hashPassword('li-secret-0123456789') };
 });
-afterEach(() => {
-  for (const f of cleanup.splice(0)) f();
+afterEach(async () => {
+  for (const f of cleanup.splice(0)) await f();
 });
 
-function setup() {
+async function setup(db: CloudDbFactory) {
   dir = mkdtempSync(join(tmpdir(), 'ce-cloudcmd-'));
-  store = new CloudStore(join(dir, 'cloud.db'));
-  cleanup.push(() => {
-    store.close();
-    rmSync(dir, { recursive: true, force: true });
+  store = await db.open(dir);
+  const d = dir;
+  cleanup.push(async () => {
+    await store.close();
+    rmSync(d, { recursive: true, force: true });
   });
   const techs: Technician[] = [
     { name: 'wang', tokenHash: hashes.wang, role: 'technician', schools: ['jy-0101'] },
@@ -57,9 +60,9 @@ function setup() {
     graceMs: 1000,
   });
   // Rooms the cloud has seen: status rows.
-  for (const roomId of ['jy-0101-r203', 'jy-0202-r101', 'lab1']) store.recordStatus({ v: 1, roomId, state: 'online', ts: T0 }, T0);
-  store.recordTelemetry({ v: 1, roomId: 'jy-0101-r203', deviceId: 'panel', state: { deviceId: 'panel', online: true, state: { power: true }, lastError: null }, ts: T0 }, T0);
-  store.recordTelemetry({ v: 1, roomId: 'jy-0101-r203', deviceId: 'proj', state: { deviceId: 'proj', online: false, lastError: { message: 'offline' } }, ts: T0 }, T0);
+  for (const roomId of ['jy-0101-r203', 'jy-0202-r101', 'lab1']) await store.recordStatus({ v: 1, roomId, state: 'online', ts: T0 }, T0);
+  await store.recordTelemetry({ v: 1, roomId: 'jy-0101-r203', deviceId: 'panel', state: { deviceId: 'panel', online: true, state: { power: true }, lastError: null }, ts: T0 }, T0);
+  await store.recordTelemetry({ v: 1, roomId: 'jy-0101-r203', deviceId: 'proj', state: { deviceId: 'proj', online: false, lastError: { message: 'offline' } }, ts: T0 }, T0);
   return { technicians, commands, published, techs, setNow: (t: number) => (now = t) };
 }
 
@@ -75,8 +78,9 @@ const result = (id: string, roomId: string, over: Partial<CommandResultMessage> 
 });
 
 describe('technicians: authentication, role and scope', () => {
+  const db = useCloudDb('sqlite');
   it('checks the bearer token against the named technician\'s hash', async () => {
-    const { technicians } = setup();
+    const { technicians } = await setup(db);
     expect((await technicians.authenticate('Bearer wang:wang-secret-0123456789'))?.name).toBe('wang');
     expect(await technicians.authenticate('Bearer wang:li-secret-0123456789')).toBeNull();
     expect(await technicians.authenticate('Bearer nobody:x')).toBeNull();
@@ -84,8 +88,8 @@ describe('technicians: authentication, role and scope', () => {
     expect(await technicians.authenticate(undefined)).toBeNull();
   });
 
-  it('a room\'s school comes from the room list, else the id without its last -segment', () => {
-    const { technicians, techs } = setup();
+  it('a room\'s school comes from the room list, else the id without its last -segment', async () => {
+    const { technicians, techs } = await setup(db);
     expect(technicians.schoolOf('lab1')).toBe('jy-0101');
     expect(technicians.schoolOf('jy-0101-r203')).toBe('jy-0101');
     expect(technicians.schoolOf('gym')).toBeNull();
@@ -100,56 +104,57 @@ describe('technicians: authentication, role and scope', () => {
   });
 });
 
-describe('cloud commands', () => {
-  it('issues an authorised command: stored pending, audited, published with a TTL', () => {
-    const { commands, published, techs } = setup();
-    const out = commands.issue(techs[0]!, 'jy-0101-r203', 'device.command', { device: 'panel', command: 'power', args: { on: true } });
+describe.each(BACKENDS)('cloud commands (%s)', (backend) => {
+  const db = useCloudDb(backend);
+  it('issues an authorised command: stored pending, audited, published with a TTL', async () => {
+    const { commands, published, techs } = await setup(db);
+    const out = await commands.issue(techs[0]!, 'jy-0101-r203', 'device.command', { device: 'panel', command: 'power', args: { on: true } });
     expect(out.ok).toBe(true);
     const cmd = out.ok ? out.command : null;
     expect(cmd).toMatchObject({ status: 'pending', roomId: 'jy-0101-r203', technician: 'wang', expiresAt: T0 + 60_000 });
     expect(published.map((p) => p.topic)).toEqual([districtTopics('jy-0101-r203').commands]);
     const msg = remoteCommandSchema.parse(JSON.parse(published[0]!.payload.toString()));
     expect(msg).toMatchObject({ id: cmd!.id, issuedBy: { technician: 'wang', role: 'technician' }, command: 'device.command' });
-    expect(commands.auditEntries({ limit: 10 }).map((e) => [e.technician, e.roomId, e.action, e.outcome])).toEqual([['wang', 'jy-0101-r203', 'device.command', 'issued']]);
+    expect((await commands.auditEntries({ limit: 10 })).map((e) => [e.technician, e.roomId, e.action, e.outcome])).toEqual([['wang', 'jy-0101-r203', 'device.command', 'issued']]);
   });
 
-  it('refuses out of scope, a forbidden role and an unknown room: nothing published, each refusal audited with its reason', () => {
-    const { commands, published, techs } = setup();
-    expect(commands.issue(techs[0]!, 'jy-0202-r101', 'devices.list', {})).toMatchObject({ ok: false, status: 403 });
-    expect(commands.issue(techs[0]!, 'jy-0101-r203', 'service.restart', {})).toMatchObject({ ok: false, status: 403 });
-    expect(commands.issue(techs[1]!, 'never-seen', 'devices.list', {})).toMatchObject({ ok: false, status: 404 });
+  it('refuses out of scope, a forbidden role and an unknown room: nothing published, each refusal audited with its reason', async () => {
+    const { commands, published, techs } = await setup(db);
+    expect(await commands.issue(techs[0]!, 'jy-0202-r101', 'devices.list', {})).toMatchObject({ ok: false, status: 403 });
+    expect(await commands.issue(techs[0]!, 'jy-0101-r203', 'service.restart', {})).toMatchObject({ ok: false, status: 403 });
+    expect(await commands.issue(techs[1]!, 'never-seen', 'devices.list', {})).toMatchObject({ ok: false, status: 404 });
     expect(published).toEqual([]);
-    const audit = commands.auditEntries({ limit: 10 });
+    const audit = await commands.auditEntries({ limit: 10 });
     expect(audit.map((e) => e.outcome)).toEqual(['refused', 'refused', 'refused']);
     expect(audit[2]!.detail).toMatch(/outside the scope/);
   });
 
   it('stores a result from the link once; a foreign room or unknown id is rejected and counted', async () => {
-    const { commands, techs } = setup();
-    const out = commands.issue(techs[0]!, 'jy-0101-r203', 'devices.list', {});
+    const { commands, techs } = await setup(db);
+    const out = await commands.issue(techs[0]!, 'jy-0101-r203', 'devices.list', {});
     const id = out.ok ? out.command.id : '';
     const waiting = commands.wait(id, 5000);
     const second = commands.wait(id, 5000); // two technicians waiting on the same command both hear of it
-    commands.onResultMessage(districtTopics('jy-0202-r101').commandResults, encodeMessage(result(id, 'jy-0202-r101')));
-    commands.onResultMessage(districtTopics('jy-0101-r203').commandResults, Buffer.from('{nope'));
-    expect(commands.get(id)!.status).toBe('pending');
-    commands.onResultMessage(districtTopics('jy-0101-r203').commandResults, encodeMessage(result(id, 'jy-0101-r203')));
+    await commands.onResultMessage(districtTopics('jy-0202-r101').commandResults, encodeMessage(result(id, 'jy-0202-r101')));
+    await commands.onResultMessage(districtTopics('jy-0101-r203').commandResults, Buffer.from('{nope'));
+    expect((await commands.get(id))!.status).toBe('pending');
+    await commands.onResultMessage(districtTopics('jy-0101-r203').commandResults, encodeMessage(result(id, 'jy-0101-r203')));
     expect((await waiting)!.status).toBe('ok');
     expect((await second)!.status).toBe('ok');
-    expect(commands.get(id)).toMatchObject({ status: 'ok', result: { state: { power: true } }, finishedAt: T0 + 20 });
+    expect(await commands.get(id)).toMatchObject({ status: 'ok', result: { state: { power: true } }, finishedAt: T0 + 20 });
     // The same result again (redelivery, or via the event log): ignored.
-    expect(commands.applyResult(result(id, 'jy-0101-r203', { status: 'error', error: { code: 'x', message: 'y' } }), 'link')).toBe(false);
+    expect(await commands.applyResult(result(id, 'jy-0101-r203', { status: 'error', error: { code: 'x', message: 'y' } }), 'link')).toBe(false);
     expect(commands.counts.rejected).toEqual({ 'room-mismatch': 1, 'not-json': 1 });
-    expect(commands.auditEntries({ limit: 10 }).map((e) => e.outcome)).toEqual(['ok', 'issued']);
+    expect((await commands.auditEntries({ limit: 10 })).map((e) => e.outcome)).toEqual(['ok', 'issued']);
   });
 
-  it('picks up a result that came through the event log; marks an unanswered one expired; a late result still lands', () => {
-    const { commands, techs, setNow } = setup();
-    const a = commands.issue(techs[0]!, 'jy-0101-r203', 'devices.list', {});
-    const b = commands.issue(techs[0]!, 'jy-0101-r203', 'logs.recent', {});
+  it('picks up a result that came through the event log; marks an unanswered one expired; a late result still lands', async () => {
+    const { commands, techs, setNow } = await setup(db);
+    const a = await commands.issue(techs[0]!, 'jy-0101-r203', 'devices.list', {});
+    const b = await commands.issue(techs[0]!, 'jy-0101-r203', 'logs.recent', {});
     const idA = a.ok ? a.command.id : '';
     const idB = b.ok ? b.command.id : '';
-    store.commitBatch(
+    await store.commitBatch(
       {
         v: 1,
         roomId: 'jy-0101-r203',
@@ -162,14 +167,14 @@ describe('cloud commands', () => {
       },
       T0,
     );
-    commands.sweep();
-    expect(commands.get(idA)!.status).toBe('ok');
-    expect(commands.get(idB)!.status).toBe('pending');
+    await commands.sweep();
+    expect((await commands.get(idA))!.status).toBe('ok');
+    expect((await commands.get(idB))!.status).toBe('pending');
     setNow(T0 + 60_000 + 1001);
-    commands.sweep();
-    expect(commands.get(idB)).toMatchObject({ status: 'expired', error: { code: 'no-answer' } });
-    expect(commands.applyResult(result(idB, 'jy-0101-r203', { status: 'expired', error: { code: 'expired', message: 'late' } }), 'link')).toBe(true);
-    expect(commands.get(idB)).toMatchObject({ status: 'expired', error: { code: 'expired' } });
+    await commands.sweep();
+    expect(await commands.get(idB)).toMatchObject({ status: 'expired', error: { code: 'no-answer' } });
+    expect(await commands.applyResult(result(idB, 'jy-0101-r203', { status: 'expired', error: { code: 'expired', message: 'late' } }), 'link')).toBe(true);
+    expect(await commands.get(idB)).toMatchObject({ status: 'expired', error: { code: 'expired' } });
   });
 });
 
@@ -188,9 +193,10 @@ describe('cloud config', () => {
   });
 });
 
-describe('technician HTTP API', () => {
+describe.each(BACKENDS)('technician HTTP API (%s)', (backend) => {
+  const db = useCloudDb(backend);
   async function api() {
-    const s = setup();
+    const s = await setup(db);
     const app = createCloudApi({ store, commands: s.commands, technicians: s.technicians, logger: silentLogger(), now: () => T0 + 5000 });
     registerFleet(app, { store, commands: s.commands, technicians: s.technicians, now: () => T0 + 5000, waitMs: 0 });
     cleanup.unshift(() => void app.close());

@@ -4,7 +4,7 @@
  * them): the receipt counts exactly the lesson's records, the cloud confirms
  * it once it holds every seq below it, reports what differs when its rows do
  * not match, a later correction makes a new revision, and the edge keeps the
- * verdict per lesson.
+ * verdict per lesson. The cloud side on both database backends.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../../../edge/store/index.js';
 import { silentLogger } from '../../../edge/util/logger.js';
-import { CloudStore } from '../../../sync/cloud/store.js';
+import type { CloudStore } from '../../../sync/cloud/store.js';
+import { BACKENDS, useCloudDb, type CloudDbFactory } from '../../helpers/cloud-db.js';
 import type { Batch } from '../../../sync/protocol.js';
 import { receiptPayloadSchema, summariseTied, type ReceiptOutcome } from '../../../sync/receipt-protocol.js';
 import { LessonReceipts } from '../../../sync/receipts.js';
@@ -31,11 +32,11 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function setup() {
+async function setup(db: CloudDbFactory) {
   dir = mkdtempSync(join(tmpdir(), 'ce-receipts-'));
   const store = openStore({ path: join(dir, 'edge.db'), roomId: ROOM, logger, clock, flushIntervalMs: 0 });
   closers.push(() => store.close());
-  const cloud = new CloudStore(join(dir, 'cloud.db'));
+  const cloud = await db.open(dir);
   closers.push(() => cloud.close());
   const rejected: string[] = [];
   const alerts: string[] = [];
@@ -87,9 +88,10 @@ function ship(store: Store, cloud: CloudStore, after = 0, upTo = Infinity) {
 
 const asMessage = (o: ReceiptOutcome) => Buffer.from(JSON.stringify(o));
 
-describe('lesson completeness receipts', () => {
+describe.each(BACKENDS)('lesson completeness receipts (cloud on %s)', (backend) => {
+  const db = useCloudDb(backend);
   it('counts exactly the lesson\'s records, and the cloud confirms the receipt once it holds every seq below it', async () => {
-    const { store, cloud, receipts } = setup();
+    const { store, cloud, receipts } = await setup(db);
     await lessonRecords(store, LESSON, 5);
     await lessonRecords(store, OTHER, 3);
     const seq = await receipts.issue(LESSON);
@@ -121,12 +123,12 @@ describe('lesson completeness receipts', () => {
     expect(await receipts.issue(LESSON)).toBeNull();
 
     // The receipt alone arrives first (a later batch overtook the earlier one): not checked yet.
-    const early = ship(store, cloud, seq! - 1);
+    const early = await ship(store, cloud, seq! - 1);
     expect(early.ackedSeq).toBe(0);
     expect(early.receipts).toEqual([]);
-    expect(cloud.receipts.list(ROOM)).toMatchObject([{ lessonId: LESSON, state: 'pending' }]);
+    expect(await cloud.receipts.list(ROOM)).toMatchObject([{ lessonId: LESSON, state: 'pending' }]);
     // The rest arrives: contiguous up to the receipt, checked, complete.
-    const rest = ship(store, cloud, 0, seq! - 1);
+    const rest = await ship(store, cloud, 0, seq! - 1);
     expect(rest.ackedSeq).toBe(seq);
     expect(rest.receipts).toEqual([
       expect.objectContaining({ roomId: ROOM, storeId: store.storeId, lessonId: LESSON, revision: 1, receiptSeq: seq, outcome: 'complete', differences: [] }),
@@ -137,22 +139,21 @@ describe('lesson completeness receipts', () => {
   });
 
   it('reports what differs when the cloud\'s rows do not match, and the edge raises an alert', async () => {
-    const { store, cloud, receipts, alerts } = setup();
+    const { store, cloud, receipts, alerts } = await setup(db);
     await lessonRecords(store, LESSON, 4);
     const seq = (await receipts.issue(LESSON))!;
     // A cloud-side loss of one tapped card's row (e.g. a restored backup), replaced by an unrelated row at that seq.
     const cardSeq = store.eventsAfter(0, 100).find((r) => r.stream === 'card')!.seq;
-    ship(store, cloud, 0, cardSeq - 1);
-    cloud.db
-      .prepare(
-        "INSERT INTO events (room_id, store_id, seq, stream, type, entity_id, payload, ts, clock_synced, boot_id, received_at) VALUES (?, ?, ?, 'sensor', 'reading', NULL, '{}', 0, 0, 'x', 0)",
-      )
-      .run(ROOM, store.storeId, cardSeq);
-    const r = ship(store, cloud, cardSeq);
+    await ship(store, cloud, 0, cardSeq - 1);
+    await cloud.db.run(
+      "INSERT INTO events (room_id, store_id, seq, stream, type, entity_id, payload, ts, clock_synced, boot_id, received_at) VALUES (?, ?, ?, 'sensor', 'reading', NULL, '{}', 0, 0, 'x', 0)",
+      [ROOM, store.storeId, cardSeq],
+    );
+    const r = await ship(store, cloud, cardSeq);
     expect(r.ackedSeq).toBe(seq);
     expect(r.receipts).toHaveLength(1);
     expect(r.receipts[0]).toMatchObject({ outcome: 'incomplete', differences: [{ key: 'card/tap', edge: 4, cloud: 3 }] });
-    expect(cloud.receipts.list(ROOM)[0]).toMatchObject({ state: 'incomplete', differences: [{ key: 'card/tap', edge: 4, cloud: 3 }] });
+    expect((await cloud.receipts.list(ROOM))[0]).toMatchObject({ state: 'incomplete', differences: [{ key: 'card/tap', edge: 4, cloud: 3 }] });
     await receipts.handleOutcome(asMessage(r.receipts[0]!));
     expect(receipts.state(LESSON)).toBe('incomplete');
     expect(receipts.row(LESSON)?.differences).toEqual([{ key: 'card/tap', edge: 4, cloud: 3 }]);
@@ -160,14 +161,14 @@ describe('lesson completeness receipts', () => {
   });
 
   it('a record tied to the lesson after its receipt makes the sweep write revision 2; the old verdict no longer counts', async () => {
-    const { store, cloud, receipts } = setup();
+    const { store, cloud, receipts } = await setup(db);
     await lessonRecords(store, LESSON, 2);
     const first = (await receipts.issue(LESSON))!;
-    const v1 = ship(store, cloud);
+    const v1 = await ship(store, cloud);
     expect(v1.receipts[0]).toMatchObject({ revision: 1, outcome: 'complete' });
     // Until the worker marks a verdict published, every batch of the room offers it again.
-    expect(ship(store, cloud, first - 1).receipts).toEqual(v1.receipts);
-    cloud.receipts.markPublished(v1.receipts[0]!, now);
+    expect((await ship(store, cloud, first - 1)).receipts).toEqual(v1.receipts);
+    await cloud.receipts.markPublished(v1.receipts[0]!, now);
     // A teacher's correction the next day.
     now += 86_400_000;
     await store.write((tx) =>
@@ -178,7 +179,7 @@ describe('lesson completeness receipts', () => {
     // The verdict on revision 1 arriving late changes nothing.
     await receipts.handleOutcome(asMessage(v1.receipts[0]!));
     expect(receipts.state(LESSON)).toBe('pending');
-    const v2 = ship(store, cloud, first);
+    const v2 = await ship(store, cloud, first);
     expect(v2.receipts).toEqual([expect.objectContaining({ revision: 2, outcome: 'complete' })]);
     const payload = receiptPayloadSchema.parse(JSON.parse(store.eventsAfter(store.lastSeq() - 1, 1)[0]!.payload));
     expect(payload.counts['attendance/correction']).toBe(1);
@@ -188,7 +189,7 @@ describe('lesson completeness receipts', () => {
   });
 
   it('the sweep writes the receipt of a lesson whose attendance closed without one (a crash in between)', async () => {
-    const { store, receipts } = setup();
+    const { store, receipts } = await setup(db);
     await store.write((tx) => {
       tx.db
         .prepare(
@@ -204,7 +205,7 @@ describe('lesson completeness receipts', () => {
   });
 
   it('verdicts that are malformed, for another room, or another store are rejected or ignored; nothing changes', async () => {
-    const { store, receipts, rejected } = setup();
+    const { store, receipts, rejected } = await setup(db);
     await lessonRecords(store, LESSON, 1);
     const seq = (await receipts.issue(LESSON))!;
     const good: ReceiptOutcome = { v: 1, roomId: ROOM, storeId: store.storeId, lessonId: LESSON, revision: 1, receiptSeq: seq, outcome: 'complete', differences: [], ts: now };
