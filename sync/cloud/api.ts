@@ -51,6 +51,55 @@ export interface RoomSummary {
   statusAt: number | null;
   sync: { storeId: string | null; ackedSeq: number; lastBatchAt: number | null; sinceLastBatchMs: number | null };
   devices: { total: number; online: number; offline: number; withError: number };
+  /** Lessons by the state of their latest completeness receipt (sync/cloud/receipts.ts). */
+  lessons: { complete: number; incomplete: number; pending: number };
+  /** Alerts the room raised in the last ALERT_WINDOW_MS (synced as `alert` events), newest first, and help requests among them. */
+  alerts: { recent: RoomAlert[]; count: number; helpRequests: number };
+}
+
+export interface RoomAlert {
+  id: string | null;
+  severity: string;
+  code: string;
+  message: string;
+  ts: number;
+}
+
+/** Alerts shown for a room: those of the last 24 hours (alerts are not closed by anyone yet, so "open" = recent). */
+export const ALERT_WINDOW_MS = 24 * 3600_000;
+const ALERTS_SHOWN = 5;
+
+async function roomLessons(store: CloudStore, roomId: string): Promise<RoomSummary['lessons']> {
+  // The latest revision of each lesson's receipt decides its state.
+  const rows = await store.db.all<{ state: string; n: number }>(
+    `SELECT state, COUNT(*) AS n FROM receipts r WHERE room_id = ?
+       AND revision = (SELECT MAX(revision) FROM receipts r2 WHERE r2.room_id = r.room_id AND r2.store_id = r.store_id AND r2.lesson_id = r.lesson_id)
+     GROUP BY state`,
+    [roomId],
+  );
+  const out = { complete: 0, incomplete: 0, pending: 0 };
+  for (const r of rows) if (r.state in out) out[r.state as keyof typeof out] = Number(r.n);
+  return out;
+}
+
+async function roomAlerts(store: CloudStore, roomId: string, now: number): Promise<RoomSummary['alerts']> {
+  const rows = await store.db.all<{ payload: string; ts: number }>(
+    "SELECT payload, ts FROM events WHERE room_id = ? AND stream = 'alert' AND ts >= ? ORDER BY ts DESC",
+    [roomId, now - ALERT_WINDOW_MS],
+  );
+  const alerts: RoomAlert[] = [];
+  for (const r of rows) {
+    const p = parseJson(r.payload) as Partial<Record<string, unknown>> | null;
+    if (!p || typeof p !== 'object') continue;
+    alerts.push({
+      id: typeof p.id === 'string' ? p.id : null,
+      severity: typeof p.severity === 'string' ? p.severity : 'info',
+      code: typeof p.code === 'string' ? p.code : 'unknown',
+      message: typeof p.message === 'string' ? p.message.slice(0, 300) : '',
+      ts: Number(r.ts),
+    });
+  }
+  return { recent: alerts.slice(0, ALERTS_SHOWN), count: alerts.length, helpRequests: alerts.filter((a) => a.code === 'help-request').length };
 }
 
 const commandBody = z
@@ -120,6 +169,8 @@ export async function roomSummary(store: CloudStore, technicians: Technicians, r
       offline: devices.filter((d) => d.online === false).length,
       withError: devices.filter((d) => d.lastError !== null && d.lastError !== undefined).length,
     },
+    lessons: await roomLessons(store, roomId),
+    alerts: await roomAlerts(store, roomId, now),
   };
 }
 

@@ -3,7 +3,8 @@
  * server-rendered HTML on the technician API's server, no scripts at all
  * (CSP `default-src 'none'`, the one style by hash, forms only to this
  * origin). It lists the technician's rooms (online/offline, sync, device
- * health) and has a command form that issues through the same CloudCommands
+ * health, lessons by receipt state, alerts and help requests of the last 24
+ * hours) and the recent alerts, and has a command form that issues through the same CloudCommands
  * as the API, so scope, role and audit are the same.
  *
  * A browser cannot add a Bearer header to a form, so the page (only the page)
@@ -45,6 +46,11 @@ const TEXT = {
     noRooms: '没有可管理的教室',
     badArgs: '参数不是 JSON 对象',
     badForm: '表单无效或已过期，请刷新页面',
+    lessons: '课次同步（完整/不完整/待确认）',
+    alerts: '24 小时告警（报修）',
+    recentAlerts: '最近告警',
+    noAlerts: '24 小时内没有告警',
+    helpRequest: '报修',
   },
   en: {
     title: 'Classroom fleet',
@@ -68,6 +74,11 @@ const TEXT = {
     noRooms: 'No rooms in your scope',
     badArgs: 'the arguments are not a JSON object',
     badForm: 'invalid or stale form, reload the page',
+    lessons: 'Lessons synced (complete/incomplete/pending)',
+    alerts: 'Alerts in 24 h (help requests)',
+    recentAlerts: 'Recent alerts',
+    noAlerts: 'No alerts in the last 24 hours',
+    helpRequest: 'help request',
   },
 } as const;
 type Lang = keyof typeof TEXT;
@@ -116,13 +127,23 @@ export function registerFleet(app: FastifyInstance, deps: { store: CloudStore; c
           `<tr><td>${esc(r.roomId)}</td><td>${esc(r.school ?? '')}</td>` +
           `<td class="${r.online ? 'on' : 'off'}">${r.online ? t.online : t.offline}</td>` +
           `<td>${r.sync.sinceLastBatchMs === null ? t.never : t.secondsAgo(Math.round(r.sync.sinceLastBatchMs / 1000))}</td>` +
-          `<td>${r.sync.ackedSeq}</td><td>${r.devices.online}/${r.devices.total}</td><td>${r.devices.withError}</td></tr>`,
+          `<td>${r.sync.ackedSeq}</td><td>${r.devices.online}/${r.devices.total}</td><td>${r.devices.withError}</td>` +
+          `<td${r.lessons.incomplete ? ' class="off"' : ''}>${r.lessons.complete}/${r.lessons.incomplete}/${r.lessons.pending}</td>` +
+          `<td${r.alerts.helpRequests ? ' class="off"' : ''}>${r.alerts.count} (${r.alerts.helpRequests})</td></tr>`,
       )
       .join('');
     const commands = [...new Set([...TECHNICIAN_COMMANDS, 'service.restart'])].filter((c) => roleMay(tech.role, c));
     const table = rooms.length
-      ? `<table><thead><tr><th>${t.room}</th><th>${t.school}</th><th>${t.status}</th><th>${t.lastBatch}</th><th>${t.ackedSeq}</th><th>${t.devices}</th><th>${t.errors}</th></tr></thead><tbody>${rows}</tbody></table>`
+      ? `<table><thead><tr><th>${t.room}</th><th>${t.school}</th><th>${t.status}</th><th>${t.lastBatch}</th><th>${t.ackedSeq}</th><th>${t.devices}</th><th>${t.errors}</th><th>${t.lessons}</th><th>${t.alerts}</th></tr></thead><tbody>${rows}</tbody></table>`
       : `<p>${t.noRooms}</p>`;
+    const alertItems = rooms.flatMap((r) =>
+      r.alerts.recent.map(
+        (a) =>
+          `<li><b>${esc(r.roomId)}</b> ${esc(new Date(a.ts).toISOString().slice(0, 16).replace('T', ' '))} ` +
+          `<span class="${a.severity === 'info' ? 'on' : 'off'}">${esc(a.code === 'help-request' ? t.helpRequest : a.code)}</span> ${esc(a.message)}</li>`,
+      ),
+    );
+    const alertList = `<h2>${t.recentAlerts}</h2>${alertItems.length ? `<ul>${alertItems.join('')}</ul>` : `<p>${t.noAlerts}</p>`}`;
     const form =
       `<h2>${t.sendCommand}</h2><form method="post" action="/fleet/commands">` +
       `<input type="hidden" name="csrf" value="${esc(csrfFor(tech.name))}"><input type="hidden" name="lang" value="${lang}">` +
@@ -130,7 +151,7 @@ export function registerFleet(app: FastifyInstance, deps: { store: CloudStore; c
       `<label>${t.command} <select name="command">${commands.map((c) => `<option>${esc(c)}</option>`).join('')}</select></label><br>` +
       `<label>${t.args}<br><textarea name="args" rows="4" cols="60">{}</textarea></label><br><button type="submit">${t.send}</button></form>`;
     html(reply);
-    return page(lang, t.title, `<h1>${t.title}</h1>${table}${form}`);
+    return page(lang, t.title, `<h1>${t.title}</h1>${table}${alertList}${form}`);
   });
 
   app.post('/fleet/commands', async (req, reply) => {

@@ -245,6 +245,46 @@ describe.each(BACKENDS)('technician HTTP API (%s)', (backend) => {
     expect(published).toHaveLength(1);
   });
 
+  it('a room shows its lessons by the latest receipt state and the alerts (help requests) of the last 24 hours', async () => {
+    const { app } = await api();
+    const now = T0 + 5000;
+    const alert = (seq: number, code: string, severity: string, ts: number) => ({
+      seq,
+      stream: 'alert',
+      type: 'alert/raised',
+      entityId: `a${seq}`,
+      payload: { id: `a${seq}`, severity, code, message: `${code} <b>${seq}</b>`, ts },
+      ts,
+      clockSynced: true,
+      bootId: 'x',
+    });
+    const events = [alert(1, 'device-offline', 'warning', now - 25 * 3600_000), alert(2, 'help-request', 'warning', now - 3600_000), alert(3, 'unknown-card', 'info', now - 60_000)];
+    await store.commitBatch({ v: 1, roomId: 'jy-0101-r203', storeId: 's-alerts', batchId: 'ba', firstSeq: 1, lastSeq: 3, events, sentAt: now }, now);
+    const receipt = (lesson: string, revision: number, state: string) =>
+      store.db.run(
+        'INSERT INTO receipts (room_id, store_id, lesson_id, revision, receipt_seq, count, counts, digest, state, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        ['jy-0101-r203', 's-alerts', lesson, revision, 10 + revision, 1, '{}', 'd', state, now],
+      );
+    await receipt('L1', 1, 'complete');
+    await receipt('L2', 1, 'complete');
+    await receipt('L2', 2, 'incomplete'); // a correction after the first receipt: the latest revision decides
+    await receipt('L3', 1, 'pending');
+    const r = await app.inject({ url: '/api/rooms', headers: wang });
+    const room = (r.json() as { rooms: Array<{ roomId: string; lessons: object; alerts: { count: number; helpRequests: number; recent: Array<{ code: string }> } }> }).rooms.find(
+      (x) => x.roomId === 'jy-0101-r203',
+    )!;
+    expect(room.lessons).toEqual({ complete: 1, incomplete: 1, pending: 1 });
+    expect(room.alerts.count).toBe(2);
+    expect(room.alerts.helpRequests).toBe(1);
+    expect(room.alerts.recent.map((a) => a.code)).toEqual(['unknown-card', 'help-request']);
+    const page = await app.inject({ url: '/fleet', headers: wang });
+    expect(page.body).toContain('<td class="off">1/1/1</td>');
+    expect(page.body).toContain('<td class="off">2 (1)</td>');
+    expect(page.body).toContain('报修');
+    expect(page.body).toContain('help-request &lt;b&gt;2&lt;/b&gt;'); // escaped, never markup
+    expect(page.body).not.toContain('device-offline');
+  });
+
   it('the fleet page: Basic or Bearer, no scripts, rooms in scope, a command form guarded by a CSRF token', async () => {
     const { app, published } = await api();
     const anon = await app.inject({ url: '/fleet' });
