@@ -80,6 +80,22 @@ function sendLedger(reply: FastifyReply, r: LedgerReply & { replayed: boolean })
 }
 
 /** Registers the routes; returns the snapshot builder (for the live channel). */
+/**
+ * A lesson's district sync as the kiosk's timetable shows it (its completeness
+ * receipt, sync/receipts.ts): nothing before the lesson has ended or when the
+ * room has no district link (every lesson would stay "pending" forever),
+ * otherwise the state of its latest receipt.
+ */
+export function kioskLessonSync(
+  linked: boolean,
+  lesson: { lessonId: string; endsAt: number },
+  now: number,
+  stateOf: (lessonId: string) => 'pending' | 'complete' | 'incomplete',
+): 'pending' | 'complete' | 'incomplete' | null {
+  if (!linked || lesson.endsAt > now) return null;
+  return stateOf(lesson.lessonId);
+}
+
 export function registerKioskRoutes(app: FastifyInstance, deps: KioskRouteDeps): () => object {
   const { sessions, ledger, classroom, devices, scenes, config, clock } = deps;
   const teacher = deps.requireRole('teacher', 'technician');
@@ -112,7 +128,8 @@ export function registerKioskRoutes(app: FastifyInstance, deps: KioskRouteDeps):
       lesson = next;
       phase = 'window-open';
     }
-    const today = lessons.lessonsOn(lessons.today()).map((l) => ({ ...withNames(l)!, counts: attendance.counts(l.lessonId) ?? null }));
+    const syncOf = (l: { lessonId: string; endsAt: number }) => kioskLessonSync(Boolean(config.cloud), l, now, (id) => classroom.receipts.state(id));
+    const today = lessons.lessonsOn(lessons.today()).map((l) => ({ ...withNames(l)!, counts: attendance.counts(l.lessonId) ?? null, sync: syncOf(l) }));
     return {
       serverNow: now,
       version: deps.version,

@@ -106,7 +106,13 @@ export interface Snapshot {
     /** Clicker questions of the lesson, in the order they were first answered. */
     questions: Array<{ questionId: string; answered: number; answers: Record<string, number> }>;
   } | null;
-  today: Array<Lesson & { counts: { expected: number; present: number; late: number; absent: number; leave: number } | null }>;
+  today: Array<
+    Lesson & {
+      counts: { expected: number; present: number; late: number; absent: number; leave: number } | null;
+      /** The district's confirmation of the ended lesson's records (null: not ended, or no district link). */
+      sync: 'pending' | 'complete' | 'incomplete' | null;
+    }
+  >;
   sensors: Reading[];
   alerts: Alert[];
   scene: SceneProgress[] | null;

@@ -192,7 +192,7 @@ export function timetableView(snap: Snapshot): Node {
   return h(
     'ol.timetable',
     {},
-    ...snap.today.map((l: Lesson & { counts: Snapshot['today'][number]['counts'] }) =>
+    ...snap.today.map((l: Snapshot['today'][number]) =>
       h(
         'li',
         { class: snap.lesson?.lessonId === l.lessonId ? 'current' : '' },
@@ -201,6 +201,7 @@ export function timetableView(snap: Snapshot): Node {
         h('b', {}, l.course),
         h('span', {}, l.className ?? l.classId),
         snap.lesson?.lessonId === l.lessonId ? h('span.pill', {}, t('timetable.current')) : null,
+        l.sync ? h('span', { class: `pill sync-${l.sync}` }, t(`timetable.sync.${l.sync}`)) : null,
       ),
     ),
   );
