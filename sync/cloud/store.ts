@@ -206,6 +206,11 @@ export class CloudStore {
     this.upsertStatus.run(t.roomId, `device:${t.deviceId}`, JSON.stringify(t), t.ts, receivedAt);
   }
 
+  /** A device the room removed: its telemetry row goes (true when there was one). */
+  forgetDevice(roomId: string, deviceId: string): boolean {
+    return this.db.prepare('DELETE FROM room_status WHERE room_id = ? AND key = ?').run(roomId, `device:${deviceId}`).changes > 0;
+  }
+
   /** For tests and the technician API: a room's events in (store, seq) order. */
   events(roomId: string): CloudEventRow[] {
     return this.db

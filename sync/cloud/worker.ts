@@ -8,7 +8,7 @@
  */
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from '../../edge/util/logger.js';
-import { backoff, linkOptions, type LinkCredentials } from '../link-options.js';
+import { backoff, endLink, linkOptions, reconnectKeepingStores, type LinkCredentials } from '../link-options.js';
 import {
   CLOUD_SUBSCRIPTIONS,
   PROTOCOL_VERSION,
@@ -100,7 +100,7 @@ export class IngestWorker {
       if (this.stopping || this.reconnectTimer) return;
       this.reconnectTimer = setTimeout(() => {
         this.reconnectTimer = null;
-        if (!this.stopping) client.reconnect();
+        if (!this.stopping) reconnectKeepingStores(client);
       }, this.backoff.failed());
       this.reconnectTimer.unref?.();
     });
@@ -115,7 +115,7 @@ export class IngestWorker {
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     const client = this.client;
     if (!client) return;
-    await new Promise<void>((resolve) => client.end(opts.force ?? false, {}, () => resolve()));
+    await endLink(client, { graceMs: 5000, force: opts.force ?? false });
     this.connected = false;
   }
 
@@ -184,6 +184,12 @@ export class IngestWorker {
   }
 
   private onTelemetry(roomId: string, deviceId: string, topic: string, payload: Buffer): void {
+    if (payload.length === 0) {
+      // The room removed the device (an empty retained message clears the topic): forget it.
+      if (this.deps.store.forgetDevice(roomId, deviceId)) this.log.info({ roomId, deviceId }, 'device removed by the room');
+      this.counts.status++;
+      return;
+    }
     const decoded = decodeMessage(telemetrySchema, payload);
     if (!decoded.ok) return this.reject(decoded.error.code, { topic, error: decoded.error.message });
     if (decoded.value.roomId !== roomId || decoded.value.deviceId !== deviceId) {

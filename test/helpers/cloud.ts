@@ -142,6 +142,17 @@ export class CloudDb {
       .map((r) => ({ storeId: r.store_id, offsetMs: r.offset_ms, skewed: r.skewed === 1 }));
   }
 
+  /** The devices the cloud knows of a room (from their telemetry in room_status), by id. */
+  devices(roomId: string): Array<{ deviceId: string; online: boolean | null }> {
+    return this.db
+      .prepare<[string], { key: string; payload: string }>("SELECT key, payload FROM room_status WHERE room_id = ? AND key LIKE 'device:%' ORDER BY key")
+      .all(roomId)
+      .map((r) => {
+        const online = (JSON.parse(r.payload) as { state?: { online?: unknown } }).state?.online;
+        return { deviceId: r.key.slice('device:'.length), online: typeof online === 'boolean' ? online : null };
+      });
+  }
+
   close(): void {
     this.db.close();
   }

@@ -391,6 +391,9 @@ describe('acceptance: two rooms, a school day, a cloud outage, a remote command 
     expect(b.svc.devices.list().map((d) => d.deviceId)).toEqual(['panel', 'air', 'reader', 'air2']);
     await until('room B: the pushed sensor online', () => b.svc.devices.get('air2')?.online);
     await refreshSensor(b, 'air2');
+    // The district's view of room B: the four devices, all online; the rolled-back projector is gone from it.
+    const roomBDevices = () => JSON.stringify(cloudDb.devices(ROOM_B));
+    await until('room B\'s devices in the cloud', () => roomBDevices() === JSON.stringify(['air', 'air2', 'panel', 'reader'].map((deviceId) => ({ deviceId, online: true }))), 20_000, roomBDevices);
     // Room A was not touched.
     expect(rooms[ROOM_A]!.svc.devices.list().map((d) => d.deviceId)).toEqual(['panel', 'air', 'reader']);
 
