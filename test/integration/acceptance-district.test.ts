@@ -415,7 +415,7 @@ describe('acceptance: two rooms, a school day, a cloud outage, a remote command 
           absent: [...t.absent].sort(),
         });
         expect(s.teacherCheckIn?.teacherId).toBe(t.lesson.teacherId);
-        expect(r.svc.classroom.behaviour.summary(t.lesson.lessonId)).toBeTruthy();
+        expect(r.svc.classroom.behaviour.summary(t.lesson.lessonId)).toMatchObject({ events: t.awards, invalid: 0, points: { total: t.awards } });
       }
     }
   });
