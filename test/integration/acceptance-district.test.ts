@@ -9,8 +9,10 @@
  * A school day of the embedded demo timetable runs in both rooms: card taps
  * through the real EM4100 driver, attendance marks, a correction, behaviour
  * awards and sensor readings from the simulated Modbus sensor. Mid-morning the
- * broker dies for two lessons (the rooms keep teaching and queue), and comes
- * back at lunch. A technician commands room A's panel through the cloud's
+ * district goes away for two lessons: the cloud process is SIGKILLed in the
+ * middle of period 3, mosquitto is killed after it and restarted in the middle
+ * of period 4 (still no cloud), the cloud returns at lunch; the rooms keep
+ * teaching and queue. A technician commands room A's panel through the cloud's
  * HTTP API and gets the result; the same technician is refused room B (another
  * school). The district pushes room B a device that cannot come online
  * (rolled back, the room's devices keep working) and one that can (applied).
