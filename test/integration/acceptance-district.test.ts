@@ -29,73 +29,33 @@
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify as toYaml, parse as parseYaml } from 'yaml';
-import { demoConfigYaml } from '../../edge/config/demo.js';
-import { loadConfigText } from '../../edge/config/load.js';
-import { builtinDrivers } from '../../edge/devices/registry.js';
+import { stringify as toYaml } from 'yaml';
 import { DEMO_TEACHERS } from '../../edge/lessons/demo-data.js';
 import type { LessonOccurrence } from '../../edge/lessons/types.js';
 import { ACKED_SEQ_KEY } from '../../edge/privacy/retention.js';
 import { hashPassword } from '../../edge/security/passwords.js';
-import { startService, type RunningService } from '../../edge/service.js';
-import type { Clock } from '../../edge/util/clock.js';
-import { createLogger, silentLogger } from '../../edge/util/logger.js';
 import { CloudDb, startCloudProcess, type CloudProcess } from '../helpers/cloud.js';
 import { CLI } from '../helpers/cli.js';
+import { edgeApi, pastSchoolDay, refreshSensor, SettableClock, sleep, startDemoRoom, tap, until, type DemoRoom } from '../helpers/demo-room.js';
 import { freePort, startDistrictBroker, type DistrictBroker } from '../helpers/mosquitto.js';
 
 const ZONE = 'Asia/Shanghai';
 const MIN = 60_000;
+// The day is compressed into seconds: the reader's debounce (real time) must forget a card between lessons.
 const DEBOUNCE_MS = 300;
 const ROOM_A = 'jy-0101-r203';
 const ROOM_B = 'jy-0202-r101';
 const WANG_SECRET = 'wang-token-0123456789';
 const WANG = `Bearer wang:${WANG_SECRET}`;
 const OUTAGE = [3, 4]; // the periods taught while the district is away (cloud crashed, then the broker too)
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** A weekday at least a week before today (Shanghai), outside the demo term's 国庆节 holiday. */
-function pastSchoolDay(): string {
-  let d = DateTime.now().setZone(ZONE).startOf('day').minus({ days: 7 });
-  while (d.weekday > 5 || (d.month === 10 && d.day <= 7)) d = d.minus({ days: 1 });
-  return d.toISODate()!;
-}
-const DAY = pastSchoolDay();
+const DAY = pastSchoolDay(ZONE);
 const local = (hhmm: string) => DateTime.fromISO(`${DAY}T${hhmm}`, { zone: ZONE }).toMillis();
-
-class SettableClock implements Clock {
-  constructor(public t: number) {}
-  now(): number {
-    return this.t;
-  }
-  monotonic(): number {
-    return performance.now();
-  }
-}
-
-async function until<T>(what: string, probe: () => T | undefined | null | false | Promise<T | undefined | null | false>, ms = 20_000, detail?: () => string): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}${detail ? `\n${detail()}` : ''}`);
-    await sleep(20);
-  }
-}
-
-interface Room {
-  id: string;
-  dir: string;
-  svc: RunningService;
-  auth: string;
-  /** The devices as the YAML declares them (the base of the pushes). */
-  devices: Array<Record<string, unknown>>;
-}
 
 const clock = new SettableClock(local('07:30'));
 let broker: DistrictBroker;
@@ -103,47 +63,8 @@ let cloud: CloudProcess;
 let cloudDb: CloudDb;
 let dir: string;
 let cloudConfigFile: string;
-const rooms: Record<string, Room> = {};
+const rooms: Record<string, DemoRoom> = {};
 const roomList = () => [rooms[ROOM_A]!, rooms[ROOM_B]!];
-
-/** The embedded demo room with another id, free ports, the district link and fast device checks. */
-function roomYaml(roomId: string, dataDir: string): string {
-  const cert = broker.rooms[roomId]!;
-  const yaml = demoConfigYaml(dataDir)
-    .replace('id: demo-room', `id: ${roomId}`)
-    .replace('port: 1883, websocketPort: 8083', 'port: 0, websocketPort: 0')
-    .replace('port: 8080', 'port: 0')
-    // The day is compressed into seconds: the reader's debounce (real time) must forget a card between lessons.
-    .replace('options: { format: rdm6300 }', `options: { format: rdm6300, debounceMs: ${DEBOUNCE_MS} }`)
-    // Readings when the test asks (`refresh`), so the log is quiet once the day is over.
-    .replace('options: { unitId: 1, profile: xy-md02, pollSeconds: 10 }', 'options: { unitId: 1, profile: xy-md02, pollSeconds: 86400 }');
-  expect(yaml).toContain(`id: ${roomId}`);
-  expect(yaml).toContain('pollSeconds: 86400');
-  expect(yaml).toContain(`debounceMs: ${DEBOUNCE_MS}`);
-  return `${yaml}configPush: { checkTimeoutMs: 2000 }
-cloud:
-  url: ${broker.url}
-  certFile: ${JSON.stringify(cert.certFile)}
-  keyFile: ${JSON.stringify(cert.keyFile)}
-  caFile: ${JSON.stringify(broker.caFile)}
-  batch: { maxEvents: 200, lingerMs: 20 }
-  ackTimeoutMs: 3000
-`;
-}
-
-async function startRoom(roomId: string): Promise<Room> {
-  const roomDir = join(dir, roomId);
-  const yaml = roomYaml(roomId, join(roomDir, 'data'));
-  const registry = builtinDrivers();
-  const config = loadConfigText(yaml, `(${roomId}, test)`, registry);
-  const logger = process.env.ACCEPT_LOG ? createLogger({ level: 'debug', destination: process.stderr }) : silentLogger();
-  const svc = await startService({ config, registry, logger, clock, demo: true, timing: { lessonTickMs: 20, attendanceTickMs: 20 } });
-  const creds = readFileSync(join(roomDir, 'data', 'secrets', 'initial-credentials.txt'), 'utf8');
-  const tech = /username: technician\s+role:\s+\S+\s+password: (\S+)/.exec(creds);
-  if (!tech) throw new Error(`${roomId}: no technician in the first-start credentials`);
-  const devices = (parseYaml(yaml) as { devices: Array<Record<string, unknown>> }).devices;
-  return { id: roomId, dir: roomDir, svc, auth: `Basic ${Buffer.from(`technician:${tech[1]}`).toString('base64')}`, devices };
-}
 
 beforeAll(async () => {
   broker = await startDistrictBroker({ rooms: [ROOM_A, ROOM_B], workers: ['cloud-worker-1'] });
@@ -163,7 +84,16 @@ beforeAll(async () => {
   );
   cloud = await startCloudProcess(cloudConfigFile);
   cloudDb = new CloudDb(join(dir, 'cloud.db'));
-  for (const id of [ROOM_A, ROOM_B]) rooms[id] = await startRoom(id);
+  for (const id of [ROOM_A, ROOM_B]) {
+    const cert = broker.rooms[id]!;
+    rooms[id] = await startDemoRoom({
+      roomId: id,
+      dir: join(dir, id),
+      clock,
+      debounceMs: DEBOUNCE_MS,
+      cloud: { url: broker.url, certFile: cert.certFile, keyFile: cert.keyFile, caFile: broker.caFile },
+    });
+  }
   for (const r of roomList()) {
     await until(`${r.id}: the reader, panel and sensor online`, () => ['reader', 'panel', 'air'].every((d) => r.svc.devices.get(d)?.online));
     await until(`${r.id}: the district link`, () => r.svc.sync?.stats().connected, 20_000, () => broker.log());
@@ -178,9 +108,6 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-const edgeApi = (room: Room, path: string, init: RequestInit = {}) =>
-  fetch(`http://127.0.0.1:${room.svc.ports.api}${path}`, { ...init, headers: { authorization: room.auth, 'content-type': 'application/json', ...init.headers } });
-
 async function cloudApi(method: 'GET' | 'POST', path: string, body?: object): Promise<{ status: number; json: any }> {
   const r = await fetch(`http://127.0.0.1:${cloud.apiPort}${path}`, {
     method,
@@ -190,30 +117,9 @@ async function cloudApi(method: 'GET' | 'POST', path: string, body?: object): Pr
   return { status: r.status, json: await r.json() };
 }
 
-const summary = (room: Room, lessonId: string) => room.svc.classroom.attendance.summary(lessonId);
+const summary = (room: DemoRoom, lessonId: string) => room.svc.classroom.attendance.summary(lessonId);
 
-/** A card on the room's simulated reader (bytes through the real EM4100 driver); waits for what attendance made of it. */
-async function tap(room: Room, uid: string, lessonId: string, expect: { studentId: string; status: string } | { teacherId: string }): Promise<void> {
-  const r = await edgeApi(room, '/api/sim/reader/present', { method: 'POST', body: JSON.stringify({ uid }) });
-  if (r.status !== 200) throw new Error(`${room.id}: present ${uid}: ${r.status} ${await r.text()}`);
-  await until(`${room.id}: the tap of ${uid} in ${lessonId}`, () => {
-    const s = summary(room, lessonId);
-    if (!s) return false;
-    if ('teacherId' in expect) return s.teacherCheckIn?.teacherId === expect.teacherId;
-    return s.students.some((x) => x.studentId === expect.studentId && x.status === expect.status);
-  });
-}
-
-/** A reading from the room's simulated Modbus sensor, asked for by a technician on the edge's API. */
-async function refreshSensor(room: Room, device = 'air'): Promise<void> {
-  const readings = () => (room.svc.store.db.prepare('SELECT count(*) AS n FROM sensor_readings WHERE device = ?').get(device) as { n: number }).n;
-  const before = readings();
-  const r = await edgeApi(room, `/api/devices/${device}/commands`, { method: 'POST', body: JSON.stringify({ command: 'refresh', args: {} }) });
-  if (r.status !== 200) throw new Error(`${room.id}: refresh ${device}: ${r.status} ${await r.text()}`);
-  await until(`${room.id}: a reading from ${device}`, () => readings() > before);
-}
-
-function edgeMeta(room: Room, key: string): string | undefined {
+function edgeMeta(room: DemoRoom, key: string): string | undefined {
   return (room.svc.store.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
 }
 
