@@ -125,7 +125,11 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
         if (sync) {
           // A device's retained state also goes up to the district as its telemetry (latest wins).
           const t = parseTopic(config.room.id, topic);
-          if (t?.kind === 'device-state') sync.telemetry(t.deviceId, payload);
+          if (t?.kind === 'device-state') {
+            // An empty retained message clears a removed device's state (DeviceSupervisor.reconfigure).
+            if (Buffer.isBuffer(payload) && payload.length === 0) sync.forgetTelemetry(t.deviceId);
+            else sync.telemetry(t.deviceId, payload);
+          }
         }
         if (broker) await broker.publish(topic, payload, opts);
       },

@@ -4,7 +4,7 @@
  * caFile for the broker's CA) or username + passwordFile. MQTT 3.1.1.
  */
 import { readFileSync } from 'node:fs';
-import type { IClientOptions } from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
 
 export interface LinkCredentials {
   url: string;
@@ -49,4 +49,30 @@ export function backoff(opts: { minMs: number; maxMs: number }) {
       next = opts.minMs;
     },
   };
+}
+
+/**
+ * Reconnects a client whose reconnects we schedule ourselves (`reconnectPeriod: 0`). mqtt.js's
+ * `reconnect()` without options replaces the message stores with empty ones: QoS 1 messages in
+ * flight when the link dropped were then never resent, and their callbacks stayed in
+ * `client.outgoing` for ever, so that a later graceful `end()` never returned. Passing the stores
+ * keeps them, as mqtt.js's own automatic reconnect does, and the messages are resent.
+ */
+export function reconnectKeepingStores(client: MqttClient): void {
+  client.reconnect({ incomingStore: client.incomingStore, outgoingStore: client.outgoingStore });
+}
+
+/**
+ * Ends a client without hanging: while connected, waits up to `graceMs` for the QoS 1 messages in
+ * flight to be acknowledged and then disconnects cleanly; a client that is not connected (nothing
+ * can be acknowledged) or still waiting after `graceMs` is closed at once. What was not
+ * acknowledged is safe where it matters: events stay in the store and are sent again at the next
+ * start, and retained state is republished at every connect.
+ */
+export async function endLink(client: MqttClient, opts: { graceMs: number; force?: boolean }): Promise<void> {
+  const pending = () => Object.keys(client.outgoing).length > 0;
+  const deadline = Date.now() + opts.graceMs;
+  while (!opts.force && client.connected && pending() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  const force = opts.force === true || pending();
+  await new Promise<void>((resolve) => client.end(force, {}, () => resolve()));
 }

@@ -18,11 +18,10 @@ import { ACKED_SEQ_KEY } from '../edge/privacy/retention.js';
 import type { EventRow, Store } from '../edge/store/index.js';
 import type { Clock } from '../edge/util/clock.js';
 import type { Logger } from '../edge/util/logger.js';
-import { backoff, linkOptions } from './link-options.js';
+import { backoff, endLink, linkOptions, reconnectKeepingStores } from './link-options.js';
 import { ackSchema, decodeMessage, districtTopics, encodeMessage, PROTOCOL_VERSION, type Batch, type Status } from './protocol.js';
 
 /** How long stop() waits for a graceful MQTT disconnect before dropping the connection. */
-const STOP_TIMEOUT_MS = 3000;
 
 export interface UplinkDeps {
   roomId: string;
@@ -80,6 +79,8 @@ export class Uplink {
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly backoff;
   private readonly telemetryLatest = new Map<string, unknown>();
+  /** Devices removed since the last connect whose retained telemetry the broker may still hold. */
+  private readonly telemetryForgotten = new Set<string>();
   private lastAckAt: number | null = null;
   private counts = { sent: 0, resent: 0, errors: 0 };
   private pumping = false;
@@ -124,6 +125,7 @@ export class Uplink {
       const online: Status = { v: PROTOCOL_VERSION, roomId, state: 'online', ts: clock.now(), storeId: this.deps.store.storeId };
       this.publish(this.topics.status, Buffer.from(JSON.stringify(online)), true);
       for (const [deviceId, state] of this.telemetryLatest) this.publishTelemetry(deviceId, state);
+      for (const deviceId of this.telemetryForgotten) this.clearTelemetry(deviceId);
       this.pump();
     });
     client.on('close', () => {
@@ -155,22 +157,10 @@ export class Uplink {
         new Promise((r) => setTimeout(r, 2000).unref?.()),
       ]);
     }
-    // A graceful end waits until mqtt.js has no QoS 1 publish outstanding, and after the district broker
-    // restarted without our session mqtt.js can keep entries whose PUBACK never comes: the service then
-    // hung on SIGTERM (test/integration/sync-kill9-mosquitto.test.ts). Unacknowledged batches stay in the
-    // store and are resent at the next start, so after a bound the connection is simply dropped (the
-    // broker then publishes the last will, `offline`).
-    await new Promise<void>((resolve) => {
-      const force = setTimeout(() => {
-        this.log.warn({ outstanding: Object.keys(client.outgoing ?? {}).length }, 'district link did not close in time; dropping the connection');
-        client.stream?.destroy();
-        resolve();
-      }, STOP_TIMEOUT_MS);
-      client.end(false, {}, () => {
-        clearTimeout(force);
-        resolve();
-      });
-    });
+    // Bounded (sync/link-options.ts endLink): after the district broker restarted without our session,
+    // mqtt.js can keep entries whose PUBACK never comes and a plain end() hung SIGTERM. Unacknowledged
+    // batches stay in the store and are resent at the next start; the broker publishes the last will.
+    await endLink(client, { graceMs: 5000 });
     this.connected = false;
     this.deps.metrics?.syncConnected.set(0);
   }
@@ -200,8 +190,20 @@ export class Uplink {
 
   /** The device's latest state: published retained at `up/telemetry/{deviceId}` (latest wins; resent on reconnect). */
   telemetry(deviceId: string, state: unknown): void {
+    this.telemetryForgotten.delete(deviceId);
     this.telemetryLatest.set(deviceId, state);
     if (this.connected) this.publishTelemetry(deviceId, state);
+  }
+
+  /**
+   * A device was removed (configuration push, rollback): an empty retained message on its
+   * telemetry topic clears the broker's copy, and the cloud forgets the device. Sent now when
+   * connected, else at the next connect.
+   */
+  forgetTelemetry(deviceId: string): void {
+    this.telemetryLatest.delete(deviceId);
+    this.telemetryForgotten.add(deviceId);
+    if (this.connected) this.clearTelemetry(deviceId);
   }
 
   stats(): UplinkStats {
@@ -229,7 +231,7 @@ export class Uplink {
     this.log.debug({ delayMs: delay }, 'district link: reconnecting later');
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
-      if (!this.stopping && this.client && !this.connected) this.client.reconnect();
+      if (!this.stopping && this.client && !this.connected) reconnectKeepingStores(this.client);
     }, delay);
     this.reconnectTimer.unref?.();
   }
@@ -243,6 +245,14 @@ export class Uplink {
   private publish(topic: string, payload: Buffer, retain = false): void {
     this.client?.publish(topic, payload, { qos: 1, retain }, (err) => {
       if (err && !this.stopping) this.fail('publish', err);
+    });
+  }
+
+  private clearTelemetry(deviceId: string): void {
+    this.client?.publish(this.topics.telemetry(deviceId), Buffer.alloc(0), { qos: 1, retain: true }, (err) => {
+      if (err) {
+        if (!this.stopping) this.fail('publish', err);
+      } else if (!this.telemetryLatest.has(deviceId)) this.telemetryForgotten.delete(deviceId);
     });
   }
 

@@ -111,6 +111,13 @@ export class DeviceSupervisor {
         await line.built.handle.transport.stop().catch((e: unknown) => this.ctx.logger.warn({ err: e, line: key }, 'error while closing a shared line'));
       }
     }
+    // A removed device's retained state would otherwise outlive it on the bus (and, through the
+    // uplink's telemetry, in the district's fleet view): an empty retained message clears it.
+    for (const id of diff.removed) {
+      await this.ctx.bus
+        .publish(this.ctx.topics.deviceState(id), Buffer.alloc(0), { retain: true, qos: 1 })
+        .catch((e: unknown) => this.ctx.logger.warn({ err: e, device: id }, 'could not clear the removed device\'s state'));
+    }
     this.configured = [...next];
     const users = lineUsers(next);
     const starting = new Set(diff.start);

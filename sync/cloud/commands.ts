@@ -19,7 +19,7 @@ import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from '../../edge/util/logger.js';
-import { backoff, linkOptions, type LinkCredentials } from '../link-options.js';
+import { backoff, endLink, linkOptions, reconnectKeepingStores, type LinkCredentials } from '../link-options.js';
 import {
   CLOUD_SUBSCRIPTIONS,
   COMMAND_RESULT_LIMITS,
@@ -356,7 +356,7 @@ export class CommandLink {
       if (this.stopping || this.reconnectTimer) return;
       this.reconnectTimer = setTimeout(() => {
         this.reconnectTimer = null;
-        if (!this.stopping) client.reconnect();
+        if (!this.stopping) reconnectKeepingStores(client);
       }, this.backoff.failed());
       this.reconnectTimer.unref?.();
     });
@@ -383,6 +383,6 @@ export class CommandLink {
     this.stopping = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     const client = this.client;
-    if (client) await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
+    if (client) await endLink(client, { graceMs: 5000 });
   }
 }

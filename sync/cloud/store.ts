@@ -157,6 +157,11 @@ export class CloudStore {
     );
   }
 
+  /** A device the room removed: its telemetry row goes (true when there was one). */
+  async forgetDevice(roomId: string, deviceId: string): Promise<boolean> {
+    return (await this.db.run('DELETE FROM room_status WHERE room_id = ? AND key = ?', [roomId, `device:${deviceId}`])).changes > 0;
+  }
+
   /** For tests and the technician API: a room's events in (store, seq) order. */
   async events(roomId: string): Promise<CloudEventRow[]> {
     const rows = await this.db.all<Record<string, unknown>>('SELECT * FROM events WHERE room_id = ? ORDER BY store_id, seq', [roomId]);

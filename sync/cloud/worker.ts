@@ -14,7 +14,7 @@
  */
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from '../../edge/util/logger.js';
-import { backoff, linkOptions, type LinkCredentials } from '../link-options.js';
+import { backoff, endLink, linkOptions, reconnectKeepingStores, type LinkCredentials } from '../link-options.js';
 import {
   CLOUD_SUBSCRIPTIONS,
   PROTOCOL_VERSION,
@@ -32,7 +32,6 @@ import { handleConfigResult, isConfigResultTopic } from './config-push.js';
 
 export const SHARE_GROUP = 'ingest';
 /** How long stop() waits for a graceful MQTT disconnect before dropping the connection. */
-const STOP_TIMEOUT_MS = 3000;
 
 export interface WorkerDeps {
   broker: LinkCredentials;
@@ -112,7 +111,7 @@ export class IngestWorker {
       if (this.stopping || this.reconnectTimer) return;
       this.reconnectTimer = setTimeout(() => {
         this.reconnectTimer = null;
-        if (!this.stopping) client.reconnect();
+        if (!this.stopping) reconnectKeepingStores(client);
       }, this.backoff.failed());
       this.reconnectTimer.unref?.();
     });
@@ -128,6 +127,9 @@ export class IngestWorker {
   /**
    * `force`: drop the connection without DISCONNECT (a crash, for tests); the broker keeps the session.
    * Idempotent: a second call (e.g. the cloud's stop after a test's forced stop) waits for the first.
+   * A graceful end waits a bounded time for outstanding QoS 1 publishes (acks, verdicts), then drops
+   * the connection (sync/link-options.ts endLink): an ack that is not delivered is harmless, the edge
+   * resends the batch and is acknowledged then.
    */
   stop(opts: { force?: boolean } = {}): Promise<void> {
     this.stopped ??= (async () => {
@@ -135,21 +137,7 @@ export class IngestWorker {
       if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
       const client = this.client;
       if (!client) return;
-      // A graceful end waits for every outstanding QoS 1 publish (acks, verdicts); after the broker restarted
-      // without this session mqtt.js can keep some whose PUBACK never comes, and `cloud start` then hung on
-      // SIGTERM (test/integration/sync-kill9-mosquitto.test.ts). An ack that is not delivered is harmless
-      // (the edge resends the batch and is acknowledged then), so after a bound the connection is dropped.
-      await new Promise<void>((resolve) => {
-        const force = setTimeout(() => {
-          this.log.warn({ outstanding: Object.keys(client.outgoing ?? {}).length }, 'broker connection did not close in time; dropping it');
-          client.stream?.destroy();
-          resolve();
-        }, STOP_TIMEOUT_MS);
-        client.end(opts.force ?? false, {}, () => {
-          clearTimeout(force);
-          resolve();
-        });
-      });
+      await endLink(client, { graceMs: 5000, force: opts.force ?? false });
       await this.inFlight;
       this.connected = false;
     })();
@@ -230,6 +218,12 @@ export class IngestWorker {
   }
 
   private async onTelemetry(roomId: string, deviceId: string, topic: string, payload: Buffer): Promise<void> {
+    if (payload.length === 0) {
+      // The room removed the device (an empty retained message clears the topic): forget it.
+      if (await this.deps.store.forgetDevice(roomId, deviceId)) this.log.info({ roomId, deviceId }, 'device removed by the room');
+      this.counts.status++;
+      return;
+    }
     const decoded = decodeMessage(telemetrySchema, payload);
     if (!decoded.ok) return this.reject(decoded.error.code, { topic, error: decoded.error.message });
     if (decoded.value.roomId !== roomId || decoded.value.deviceId !== deviceId) {

@@ -192,6 +192,62 @@ describe('district sync over mosquitto (TLS client certificates, ACL)', () => {
     await expectExactlyOnce('r1', store, 420);
   }, 60_000);
 
+  it('messages published while the broker is down are sent after the reconnect; stop() returns with the link down', async () => {
+    const store = edgeStore('r1');
+    // A slow first reconnect, so that the district's listener below is subscribed before the room is back.
+    const uplink = new Uplink({ roomId: 'r1', store, config: cloudConfig('r1'), logger, clock: systemClock, reconnect: { minMs: 3000, maxMs: 3000 } });
+    uplink.start();
+    uplinks.push(uplink);
+    await waitFor(() => uplink.stats().connected, 10_000, 'the uplink');
+    await broker.kill();
+    await waitFor(() => !uplink.stats().connected, 10_000, 'the uplink to notice');
+    // QoS 1 messages while the link is down (a command result, a config result): mqtt.js keeps them.
+    const topic = districtTopics('r1').commandResults;
+    for (let i = 0; i < 20; i++) uplink.publishUp(topic, { n: i });
+    await broker.start();
+    const cert = broker.workers['cloud-worker-1']!;
+    const listener = await mqtt.connectAsync(broker.url, { clientId: 'listener', cert: readFileSync(cert.certFile), key: readFileSync(cert.keyFile), ca: readFileSync(broker.caFile), protocolVersion: 4, reconnectPeriod: 0 });
+    const got: number[] = [];
+    listener.on('message', (_t, p) => got.push((JSON.parse(p.toString()) as { n: number }).n));
+    await listener.subscribeAsync(topic, { qos: 1 });
+    expect(uplink.stats().connected).toBe(false);
+    // Resent after the reconnect (mqtt.js's reconnect() without its stores used to drop them).
+    await waitFor(() => got.length >= 20, 20_000, `the 20 messages (got ${got.length})`);
+    expect([...new Set(got)].sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    await listener.endAsync();
+    // Down again with a message pending: stop() does not wait for an acknowledgement that cannot come.
+    await broker.kill();
+    await waitFor(() => !uplink.stats().connected, 10_000, 'the uplink to notice again');
+    uplink.publishUp(topic, { n: 20 });
+    const stopped = await Promise.race([uplink.stop().then(() => 'stopped'), new Promise((r) => setTimeout(() => r('hung'), 10_000))]);
+    expect(stopped).toBe('stopped');
+  }, 60_000);
+
+  it('a device the room removes is forgotten: its retained telemetry is cleared and the cloud drops it', async () => {
+    const store = edgeStore('r1');
+    await startWorker();
+    const uplink = startUplink('r1', store);
+    uplink.telemetry('panel', { online: true });
+    uplink.telemetry('proj', { online: false, lastError: { message: 'unreachable' } });
+    await waitFor(async () => (await cloud.roomStatus('r1')).filter((r) => r.key.startsWith('device:')).length === 2, 10_000, 'both devices');
+    uplink.forgetTelemetry('proj');
+    await waitFor(async () => !(await cloud.roomStatus('r1')).some((r) => r.key === 'device:proj'), 10_000, 'proj forgotten');
+    expect((await cloud.roomStatus('r1')).map((r) => r.key)).toEqual(['device:panel', 'status']);
+    // Cleared at the broker too: a late subscriber gets no retained proj telemetry. Retained messages
+    // come right after the SUBACK, so a marker sent after subscribing arrives behind any of them.
+    const cert = broker.workers['cloud-worker-2']!;
+    const late = await mqtt.connectAsync(broker.url, { clientId: 'late', cert: readFileSync(cert.certFile), key: readFileSync(cert.keyFile), ca: readFileSync(broker.caFile), protocolVersion: 4, reconnectPeriod: 0 });
+    const seen: string[] = [];
+    late.on('message', (t) => seen.push(t));
+    await late.subscribeAsync([districtTopics('r1').telemetry('proj'), districtTopics('r1').telemetry('panel')], { qos: 1 });
+    await late.subscribeAsync('district/test/marker', { qos: 1 });
+    await late.publishAsync('district/test/marker', 'm', { qos: 1 });
+    await waitFor(() => seen.includes('district/test/marker'), 5000, 'the marker');
+    expect(seen).toEqual([districtTopics('r1').telemetry('panel'), 'district/test/marker']);
+    await late.endAsync();
+    expect(workers[0]!.stats().rejected).toEqual({});
+  });
+
   it('the worker killed mid-stream and restarted: no loss, no duplicate rows', async () => {
     const store = edgeStore('r1');
     let worker = await startWorker();

@@ -1,10 +1,10 @@
 /**
  * DeviceSupervisor.reconfigure with real drivers over simulated devices: the
  * unchanged device keeps its driver and simulator (never restarted), a
- * changed one is restarted with its new settings, a removed one is closed
- * and its metric dropped, an added one starts and comes online; the check
- * (edge/devices/check.ts) passes for them and names a device that cannot
- * come online.
+ * changed one is restarted with its new settings, a removed one is closed,
+ * its metric dropped and its retained state cleared, an added one starts and
+ * comes online; the check (edge/devices/check.ts) passes for them and names a
+ * device that cannot come online.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfigText } from '../../../edge/config/load.js';
@@ -44,6 +44,7 @@ describe('DeviceSupervisor.reconfigure', () => {
     store = openStore({ path: ':memory:', roomId: 'r1', logger: silentLogger(), clock: systemClock, flushIntervalMs: 0 });
     const metrics = createMetrics();
     const published: string[] = [];
+    const cleared: string[] = [];
     supervisor = new DeviceSupervisor({
       config,
       registry,
@@ -51,7 +52,12 @@ describe('DeviceSupervisor.reconfigure', () => {
       clock: systemClock,
       metrics,
       store,
-      bus: { publish: async (t) => void published.push(t) },
+      bus: {
+        publish: async (t, payload, opts) => {
+          published.push(t);
+          if (Buffer.isBuffer(payload) && payload.length === 0 && opts?.retain) cleared.push(t);
+        },
+      },
       topics: topics('r1'),
       taps: { lessonIdFor: () => undefined, handle: async () => undefined },
     });
@@ -68,6 +74,8 @@ describe('DeviceSupervisor.reconfigure', () => {
     expect(s.get('panel')?.online).toBe(true);
     expect(s.simulator('air')).not.toBe(airSim);
     expect(s.get('reader')).toBeUndefined();
+    // The removed reader's retained state is cleared (an empty retained message); the changed air's is not.
+    expect(cleared).toEqual([topics('r1').deviceState('reader')]);
     expect(s.list().map((d) => d.deviceId)).toEqual(['air', 'panel', 'reader2']);
     expect(s.configuredDevices().map((d) => d.id)).toEqual(['air', 'panel', 'reader2']);
     const online = await metrics.registry.getSingleMetricAsString('classroom_edge_device_online');
