@@ -112,7 +112,8 @@ describe('SerialTransport over a socat pty pair', () => {
   it('exchanges bytes, goes down when the pty vanishes and comes back up by itself', { timeout: 60_000 }, async () => {
     let socat = await startSocat();
     let peer = await startPeer();
-    const t = new SerialTransport({ path: linkA, baudRate: 9600, reconnect: { initialMs: 50, maxMs: 400 } });
+    // The first reopen comes 300 ms after a loss: time for the SIGKILL step below to remove the dangling links first.
+    const t = new SerialTransport({ path: linkA, baudRate: 9600, reconnect: { initialMs: 300, maxMs: 400 } });
     transport = t;
     const events: string[] = [];
     let received = '';
@@ -147,7 +148,12 @@ describe('SerialTransport over a socat pty pair', () => {
     // kill -9: socat cannot clean up, the links dangle, the pty still vanishes.
     killGroup(socat, 'SIGKILL');
     await exited(socat);
-    await until('down after SIGKILL', () => events.length === 4, 5000);
+    // A dangling link names a /dev/pts number the kernel hands to the next pty opened on the machine
+    // (other tests run socat and browsers in parallel): left in place, the transport's reopen could land
+    // on someone else's terminal. Removed here, as udev removes /dev/serial/by-id links of a real adapter.
+    await rm(linkA, { force: true });
+    await rm(linkB, { force: true });
+    await until('down after SIGKILL', () => events.length >= 4, 5000);
     expect(events[3]).toBe('down');
     await exited(peer);
     await sleep(500);
