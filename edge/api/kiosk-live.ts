@@ -13,7 +13,9 @@
  *   client → {type:'hello', token}                  first frame, within 5 s, else closed (4401)
  *   server → {type:'snapshot', data}                the full state: after hello, and on {type:'resync'}
  *   server → {type:'event', kind, payload}          bus messages: device-state, sensor, attendance,
- *                                                   behaviour, lesson, alert (as they are published)
+ *                                                   behaviour, lesson, alert, recording (as they are published;
+ *                                                   recording validated by the shared schema, the
+ *                                                   latest one kept for the snapshot)
  *   server → {type:'scene', progress}               scene run progress (edge/scenes/scenes.ts)
  *   server → {type:'unlock', teacherId, name}       a teacher's card was tapped (刷卡授权)
  *   server → {type:'tick', serverNow}               every 10 s: liveness, and the edge's clock
@@ -23,7 +25,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { AlertMessage } from '../schemas/bus.js';
+import { recordingSchema, type AlertMessage, type RecordingMessage } from '../schemas/bus.js';
 import { parseTopic } from '../schemas/topics.js';
 import type { SceneProgress } from '../scenes/scenes.js';
 import type { Logger } from '../util/logger.js';
@@ -45,19 +47,22 @@ export interface LiveDeps {
   verify(token: string): { username: string; sessionId: string } | null;
   /** Counts refused connections (no or bad hello) as authentication failures. */
   onRefused?: (reason: string) => void;
+  /** Counts a bus message the channel refused (bad JSON, schema failure), like the ingest's rejections. */
+  onRejected?: (kind: string, reason: 'json' | 'schema') => void;
   /** The state a client needs after (re)connecting. */
   snapshot(): Promise<object> | object;
   subscribe?: BusSubscribe;
   observeScenes?: (fn: (p: SceneProgress) => void) => () => void;
 }
 
-const FORWARDED = new Set(['device-state', 'sensor', 'attendance', 'behaviour', 'lesson', 'alert']);
+const FORWARDED = new Set(['device-state', 'sensor', 'attendance', 'behaviour', 'lesson', 'alert', 'recording']);
 
 export class KioskLive {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 4096 });
   private readonly clients = new Set<WebSocket>();
   private readonly alerts: AlertMessage[] = [];
   private latestRun: SceneProgress[] | null = null;
+  private recording: RecordingMessage | null = null;
   private readonly unsubscribe: Array<() => void> = [];
   private readonly log: Logger;
   private tick: NodeJS.Timeout | undefined;
@@ -74,6 +79,11 @@ export class KioskLive {
   /** The progress of the latest scene run (for a client that connects mid-run or after an outage). */
   recentScene(): SceneProgress[] | null {
     return this.latestRun ? [...this.latestRun] : null;
+  }
+
+  /** The latest valid `recording` message (retained on the bus), or null when no recorder has published. */
+  recentRecording(): RecordingMessage | null {
+    return this.recording;
   }
 
   start(server: Server): void {
@@ -148,18 +158,34 @@ export class KioskLive {
     try {
       body = JSON.parse(payload.toString('utf8'));
     } catch {
-      return; // the edge publishes JSON; anything else is not for the kiosk
+      // The edge publishes JSON; anything else is not for the kiosk. The recording state is read from the bus only here.
+      if (t.kind === 'recording') this.reject(t.kind, topic, 'json', 'payload is not valid JSON');
+      return;
     }
     if (t.kind === 'other') {
       if (t.rest === 'kiosk/unlock' && body && typeof body === 'object') this.broadcast({ type: 'unlock', ...(body as object) });
       return;
     }
     if (!FORWARDED.has(t.kind)) return;
+    if (t.kind === 'recording') {
+      const r = recordingSchema.safeParse(body);
+      if (!r.success) {
+        this.reject(t.kind, topic, 'schema', r.error.issues.map((i) => `${i.path.join('.') || '(payload)'}: ${i.message}`).join('; '));
+        return;
+      }
+      this.recording = r.data;
+      body = r.data;
+    }
     if (t.kind === 'alert') {
       this.alerts.push(body as AlertMessage);
       if (this.alerts.length > MAX_ALERTS) this.alerts.shift();
     }
     this.broadcast({ type: 'event', kind: t.kind, ...('deviceId' in t ? { deviceId: t.deviceId } : {}), ...('metric' in t ? { metric: t.metric } : {}), payload: body });
+  }
+
+  private reject(kind: string, topic: string, reason: 'json' | 'schema', detail: string): void {
+    this.deps.onRejected?.(kind, reason);
+    this.log.warn({ topic, reason: detail }, 'kiosk live channel: bus message rejected');
   }
 
   private onScene(p: SceneProgress): void {

@@ -134,7 +134,8 @@ export function registerKioskRoutes(app: FastifyInstance, deps: KioskRouteDeps):
       serverNow: now,
       version: deps.version,
       room: { id: config.room.id, name: config.room.name, timeZone: config.room.timezone },
-      kiosk: { idleLockSeconds: config.kiosk.idleLockSeconds, pinUnlock: config.kiosk.pins.length > 0, ventilation: config.kiosk.ventilation },
+      // recordingControl: no start/stop command exists yet; the recording issue adds the route and sets this to true.
+      kiosk: { idleLockSeconds: config.kiosk.idleLockSeconds, pinUnlock: config.kiosk.pins.length > 0, ventilation: config.kiosk.ventilation, recordingControl: false },
       categories: config.behaviour.categories,
       classes: classroom.roster().classes(),
       devices: devices.list(),
@@ -147,6 +148,8 @@ export function registerKioskRoutes(app: FastifyInstance, deps: KioskRouteDeps):
       sensors: latestReadings(),
       alerts: deps.live.recentAlerts(),
       scene: deps.live.recentScene(),
+      /** The latest `recording` message from the bus (per source: idle, recording since, error); null: no recorder yet. */
+      recording: deps.live.recentRecording(),
     };
   };
 

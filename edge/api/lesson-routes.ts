@@ -5,6 +5,8 @@
  *   GET  /api/lessons/:id/summary                  attendance + behaviour of a lesson
  *   PUT  /api/lessons/:id/attendance/:studentId    { status, commandId }: a teacher's correction (audited)
  *   POST /api/lessons/:id/behaviour                { studentId | groupId, categoryId, commandId }: praise or remark
+ *   POST /api/lessons/:id/behaviour/students       { studentIds, categoryId, commandId }: one category for several
+ *                                                  students, each awarded once (ids derived from commandId)
  *   GET  /api/export/attendance.csv?lessonId=… | ?from=…&to=…  [&lang=en]   CSV with BOM
  * Lesson ids contain '/', so `:id` is the encodeURIComponent form of the id.
  * Errors use the API's envelope `{ error: { code, message } }`.
@@ -16,7 +18,7 @@ import { attendanceCsv } from '../attendance/export.js';
 import { sessionToLesson } from '../attendance/queries.js';
 import type { AttendanceService } from '../attendance/service.js';
 import { AttendanceError, attendanceStatusSchema, type AttendanceSummary } from '../attendance/types.js';
-import { BehaviourError, type BehaviourService } from '../behaviour/service.js';
+import { BehaviourError, MAX_GROUP_AWARD, type BehaviourService } from '../behaviour/service.js';
 import type { LessonClockApi, LessonOccurrence } from '../lessons/types.js';
 import { idSchema } from '../schemas/bus.js';
 import type { Role } from '../security/credentials.js';
@@ -51,6 +53,7 @@ const behaviourBody = z
   .object({ studentId: idSchema.optional(), groupId: idSchema.optional(), categoryId: idSchema, commandId: idSchema })
   .strict()
   .refine((b) => (b.studentId === undefined) !== (b.groupId === undefined), 'give exactly one of studentId or groupId');
+const groupAwardBody = z.object({ studentIds: z.array(idSchema).min(1).max(MAX_GROUP_AWARD), categoryId: idSchema, commandId: idSchema }).strict();
 const exportQuery = z
   .object({ lessonId: z.string().min(1).max(200).optional(), from: dateSchema.optional(), to: dateSchema.optional(), lang: z.enum(['zh', 'en']).default('zh') })
   .strict()
@@ -148,6 +151,19 @@ export function registerLessonRoutes(app: FastifyInstance, deps: LessonRouteDeps
     try {
       const r = await behaviour.award({ lessonId: id, ...body.data, actor: principal });
       return reply.code(r.duplicate ? 200 : 201).send(r);
+    } catch (err) {
+      return domainError(reply, err);
+    }
+  });
+
+  app.post<{ Params: { id: string } }>('/api/lessons/:id/behaviour/students', { preHandler: operator }, async (req, reply) => {
+    const body = groupAwardBody.safeParse(req.body);
+    if (!body.success) return sendError(reply, 400, 'invalid-request', issues(body.error));
+    const id = req.params.id;
+    if (!attendance.queries.lesson(id)) return sendError(reply, 404, 'unknown-lesson', `no lesson ${id}`);
+    try {
+      const r = await behaviour.awardMany({ lessonId: id, ...body.data, actor: req.principal! });
+      return reply.code(r.awarded > 0 ? 201 : 200).send(r);
     } catch (err) {
       return domainError(reply, err);
     }

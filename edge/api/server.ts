@@ -84,6 +84,7 @@ export function createApi(deps: ApiDeps) {
     logger: deps.logger,
     verify: (token) => sessions.verify(token),
     onRefused: () => deps.metrics.authFailures.inc({ surface: 'kiosk' }),
+    onRejected: (kind, reason) => deps.metrics.messagesRejected.inc({ topic: kind, reason }),
     snapshot: () => snapshotRef.get(),
     subscribe: deps.subscribe,
     observeScenes: (fn) => deps.scenes.observe(fn),

@@ -6,6 +6,7 @@
  * by the edge to the lesson in progress. Rows go through store.recordBehaviour
  * (domain row + event-log row in one transaction).
  */
+import { createHash } from 'node:crypto';
 import type { EdgeConfig } from '../config/schema.js';
 import type { LessonClockApi, RosterIndex } from '../lessons/types.js';
 import { behaviourEventSchema, idSchema, type BehaviourEventMessage } from '../schemas/bus.js';
@@ -58,6 +59,36 @@ export interface AwardResult {
   seq: number;
   lessonId: string | null;
   event: BehaviourEventMessage;
+}
+
+/** Most students in one group award (a class is well below it). */
+export const MAX_GROUP_AWARD = 200;
+
+export interface GroupAwardInput {
+  lessonId?: string;
+  studentIds: string[];
+  categoryId: string;
+  actor: { username: string; role: string };
+  /** One id for the whole group award; each student's award gets its own id derived from it (groupAwardId). */
+  commandId: string;
+}
+
+export interface GroupAwardResult {
+  /** Students awarded by this request. */
+  awarded: number;
+  /** Students who already had this award (a retry of the same group command id). */
+  duplicates: number;
+  students: Array<{ studentId: string; commandId: string; duplicate: boolean; id: number }>;
+}
+
+/**
+ * The command id of one student's award in a group award: derived from the
+ * group's command id and the student id, so a retry of the group command
+ * (same id) finds every award already stored and awards nobody twice.
+ * A hash keeps it within the 64 characters of a command id whatever the ids.
+ */
+export function groupAwardId(groupCommandId: string, studentId: string): string {
+  return `grp-${createHash('sha256').update(groupCommandId).update('\0').update(studentId).digest('base64url').slice(0, 40)}`;
 }
 
 export type IngestResult =
@@ -132,6 +163,45 @@ export class BehaviourService {
       await this.deps.publish(this.deps.topics.behaviour, published.data).catch((err: unknown) => this.log.error({ err }, 'award stored but publishing failed'));
     }
     return { duplicate, id: r.id, seq: r.seq, lessonId, event };
+  }
+
+  /**
+   * One category for several students at once (the kiosk's 多选): every
+   * input is checked before anything is stored, then each student gets an
+   * award of their own, idempotent by groupAwardId(commandId, studentId).
+   * The awards are queued together, so they normally commit in one group
+   * transaction; should the store fail half-way, a retry of the same
+   * commandId stores the rest and nobody twice.
+   */
+  async awardMany(input: GroupAwardInput): Promise<GroupAwardResult> {
+    const { categories, roster } = this.deps;
+    if (!idSchema.safeParse(input.commandId).success) {
+      throw new BehaviourError('invalid-input', 'group award: commandId must be 1-64 letters, digits, "_", "." or "-"');
+    }
+    const ids = input.studentIds;
+    if (ids.length === 0 || ids.length > MAX_GROUP_AWARD) {
+      throw new BehaviourError('invalid-input', `group award ${input.commandId}: 1 to ${MAX_GROUP_AWARD} students, got ${ids.length}`);
+    }
+    if (new Set(ids).size !== ids.length) throw new BehaviourError('invalid-input', `group award ${input.commandId}: a student is named twice`);
+    if (!categories.some((c) => c.id === input.categoryId)) {
+      throw new BehaviourError('unknown-category', `group award ${input.commandId}: unknown category "${input.categoryId}"; categories: ${categories.map((c) => c.id).join(', ')}`);
+    }
+    const r = roster();
+    const unknown = ids.filter((id) => !r.student(id));
+    if (unknown.length > 0) throw new BehaviourError('unknown-student', `group award ${input.commandId}: not in the roster: ${unknown.join(', ')}`);
+    if (input.lessonId !== undefined && this.deps.lessons.find(input.lessonId) === undefined && this.deps.expected?.(input.lessonId) === undefined) {
+      throw new BehaviourError('unknown-lesson', `group award ${input.commandId}: no lesson ${input.lessonId}`);
+    }
+    const results = await Promise.all(
+      ids.map(async (studentId) => {
+        const commandId = groupAwardId(input.commandId, studentId);
+        const a = await this.award({ lessonId: input.lessonId, studentId, categoryId: input.categoryId, actor: input.actor, commandId });
+        return { studentId, commandId, duplicate: a.duplicate, id: a.id };
+      }),
+    );
+    const duplicates = results.filter((x) => x.duplicate).length;
+    this.log.info({ commandId: input.commandId, category: input.categoryId, students: ids.length, duplicates }, 'group award');
+    return { awarded: results.length - duplicates, duplicates, students: results };
   }
 
   /**

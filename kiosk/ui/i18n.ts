@@ -140,6 +140,20 @@ const zh = {
   'cat.focus': '专注认真',
   'cat.distracted': '注意力不集中',
   'cat.late-homework': '未交作业',
+  'rec.recording': '录制中',
+  'rec.error': '录制异常',
+  'rec.start': '开始录制',
+  'rec.stop': '停止录制',
+  'group.select': '多选',
+  'group.all': '全班',
+  'group.none': '取消选择',
+  'group.done': '完成',
+  'group.count': '已选 {n} 人',
+  'group.award': '表扬/提醒所选学生',
+  'group.hint': '点击学生选中或取消，再为所选学生统一表扬或提醒',
+  'group.title': '为 {n} 名学生记录',
+  'group.confirm': '为 {n} 名学生记录「{category}」？',
+  'group.awarded': '已为 {n} 名学生记录「{category}」',
 } as const;
 
 export type MessageKey = keyof typeof zh;
@@ -277,6 +291,20 @@ const en: Record<MessageKey, string> = {
   'cat.focus': 'Focused',
   'cat.distracted': 'Distracted',
   'cat.late-homework': 'Homework missing',
+  'rec.recording': 'REC',
+  'rec.error': 'Recording error',
+  'rec.start': 'Start recording',
+  'rec.stop': 'Stop recording',
+  'group.select': 'Select',
+  'group.all': 'Whole class',
+  'group.none': 'Clear',
+  'group.done': 'Done',
+  'group.count': '{n} selected',
+  'group.award': 'Praise/remark selected',
+  'group.hint': 'Tap students to select them, then praise or remark them all at once',
+  'group.title': 'Record for {n} students',
+  'group.confirm': 'Record “{category}” for {n} students?',
+  'group.awarded': '“{category}” recorded for {n} students',
 };
 
 export const LOCALES = ['zh-CN', 'en'] as const;

@@ -8,8 +8,8 @@ import { byId, h } from './dom.js';
 import { getLocale, isLocale, MESSAGES, setLocale, t, tOr, type Locale, type MessageKey } from './i18n.js';
 import { LiveChannel } from './live.js';
 import { Overlays } from './overlays.js';
-import type { DeviceInfo, LiveFrame, Reading, SceneProgress, Snapshot, StudentLine } from './types.js';
-import { attendanceView, deviceName, devicesView, environmentView, lessonLine, sceneProgress, statusLabel, timetableView, type Actions } from './views.js';
+import type { Category, DeviceInfo, LiveFrame, Reading, RecordingState, SceneProgress, Snapshot, StudentLine } from './types.js';
+import { attendanceView, deviceName, devicesView, environmentView, lessonLine, recordingView, sceneProgress, statusLabel, timetableView, type Actions } from './views.js';
 
 const LOCALE_KEY = 'classroom-edge.kiosk.locale';
 type Tab = 'attendance' | 'devices' | 'environment' | 'timetable';
@@ -31,6 +31,9 @@ const state = {
   busy: null as 'start' | 'end' | null,
   /** The teacher who last unlocked the kiosk (card or PIN): the teacher of an unscheduled session. */
   teacherId: null as string | null,
+  /** 多选 on the attendance grid: the selected students. */
+  selecting: false,
+  selected: new Set<string>(),
 };
 
 const api = new Api();
@@ -116,6 +119,12 @@ function onEvent(f: Extract<LiveFrame, { type: 'event' }>): void {
     if (state.tab === 'environment') renderTab();
     return;
   }
+  if (f.kind === 'recording') {
+    // Validated by the edge (recordingSchema); the latest message is the whole state.
+    snap.recording = f.payload as RecordingState;
+    renderChrome();
+    return;
+  }
   if (f.kind === 'alert') {
     snap.alerts = [f.payload as Snapshot['alerts'][number], ...snap.alerts].slice(0, 30);
     if (state.tab === 'environment') renderTab();
@@ -141,6 +150,7 @@ function renderChrome(): void {
   const outage = byId('outage');
   outage.hidden = state.connected || !snap;
   outage.replaceChildren(t('conn.outage'), state.pending > 0 ? h('b', {}, ' ', t('conn.pending', { n: state.pending })) : '');
+  byId('rec').replaceChildren(...recordingView(snap, now(), actions));
   byId('lang').textContent = t('lang.switch');
   byId('lock-btn').textContent = t('lock.button');
   const start = byId<HTMLButtonElement>('start');
@@ -167,6 +177,21 @@ const actions: Actions = {
   openStudent: (s) => openStudent(s),
   device: (d, command, args) => void deviceCommand(d, command, args),
   help: () => void requestHelp(),
+  selectMode: (on) => {
+    state.selecting = on;
+    state.selected.clear();
+    renderTab();
+  },
+  toggleStudent: (s) => {
+    if (!state.selected.delete(s.studentId)) state.selected.add(s.studentId);
+    renderTab();
+  },
+  selectAll: (ids) => {
+    state.selected = new Set(ids);
+    renderTab();
+  },
+  awardSelected: () => void awardSelected(),
+  recording: (source, action) => void recordingCommand(source, action),
 };
 
 function renderTab(): void {
@@ -174,7 +199,7 @@ function renderTab(): void {
   for (const [id] of TABS) byId(`tab-${id}`).hidden = id !== state.tab;
   if (!snap) return;
   const el = byId(`tab-${state.tab}`);
-  if (state.tab === 'attendance') el.replaceChildren(attendanceView(snap, actions));
+  if (state.tab === 'attendance') el.replaceChildren(attendanceView(snap, actions, { on: state.selecting, ids: state.selected }));
   if (state.tab === 'devices') el.replaceChildren(devicesView(snap, actions));
   if (state.tab === 'environment') el.replaceChildren(environmentView(snap, actions));
   if (state.tab === 'timetable') el.replaceChildren(timetableView(snap));
@@ -248,6 +273,32 @@ function openStudent(s: StudentLine): void {
       else overlays.toast(t('toast.marked', { name, status: statusLabel(status) }));
     },
   });
+}
+
+/** 多选: one category for the selected students, after a confirmation naming how many; one command id for the group. */
+async function awardSelected(): Promise<void> {
+  const snap = state.snap;
+  const lesson = snap?.lesson;
+  const ids = [...state.selected];
+  if (!snap || !lesson || ids.length === 0) return;
+  const c: Category | null = await overlays.pickCategory(ids.length, snap.categories);
+  if (!c) return;
+  const category = tOr(`cat.${c.id}`, { text: c.label });
+  if (!(await overlays.confirm(t('group.confirm', { n: ids.length, category })))) return;
+  state.selecting = false;
+  state.selected.clear();
+  renderTab();
+  const path = `/api/lessons/${encodeURIComponent(lesson.lessonId)}/behaviour/students`;
+  const r = await api.command<{ awarded?: number; duplicates?: number }>('POST', path, { studentIds: ids, categoryId: c.id }, () => overlays.toast(t('toast.pending')));
+  if (r.status >= 400) overlays.toast(t('toast.failed', { message: failure(r.body) }), true);
+  // A retry after a lost reply finds the awards stored (duplicates): those students have the award all the same.
+  else overlays.toast(t('group.awarded', { n: (r.body.awarded ?? 0) + (r.body.duplicates ?? 0), category }));
+}
+
+/** Start/stop a recording: offered only when the edge sets kiosk.recordingControl (the recording issue adds the route). */
+async function recordingCommand(source: string, action: 'start' | 'stop'): Promise<void> {
+  const r = await api.command('POST', '/api/kiosk/recording', { source, action }, () => overlays.toast(t('toast.pending')));
+  if (r.status >= 400) overlays.toast(t('toast.failed', { message: failure(r.body) }), true);
 }
 
 async function requestHelp(): Promise<void> {

@@ -196,6 +196,33 @@ export class Overlays {
     d.hidden = false;
   }
 
+  /** 多选: the category to record for the selected students; null when closed. */
+  pickCategory(n: number, categories: Category[]): Promise<Category | null> {
+    return new Promise((resolve) => {
+      const done = (c: Category | null) => {
+        this.closeDialog();
+        resolve(c);
+      };
+      const catButtons = (kind: Category['kind']) =>
+        categories
+          .filter((c) => c.kind === kind)
+          .map((c) => h('button', { type: 'button', class: `cat ${kind}`, dataset: { category: c.id }, onclick: () => done(c) }, tOr(`cat.${c.id}`, { text: c.label }), h('small', {}, c.points > 0 ? ` +${c.points}` : ` ${c.points}`)));
+      const d = byId('dialog');
+      d.replaceChildren(
+        h(
+          'div.card.student-sheet.group-sheet',
+          { role: 'dialog' },
+          h('header', {}, h('h2', {}, t('group.title', { n })), h('button#dialog-close.secondary', { type: 'button', onclick: () => done(null) }, t('dialog.close'))),
+          h('h3', {}, t('student.praise')),
+          h('div.row.wrap', {}, ...catButtons('praise')),
+          h('h3', {}, t('student.remark')),
+          h('div.row.wrap', {}, ...catButtons('remark')),
+        ),
+      );
+      d.hidden = false;
+    });
+  }
+
   /** No lesson now: choose class, course and length of an unscheduled session; null when closed. */
   adHoc(classes: Array<{ classId: string; name: string }>, courses: string[]): Promise<{ classId: string; course: string; minutes: number } | null> {
     return new Promise((resolve) => {

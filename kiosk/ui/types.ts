@@ -92,7 +92,7 @@ export interface Snapshot {
   serverNow: number;
   version: string;
   room: { id: string; name: string; timeZone: string };
-  kiosk: { idleLockSeconds: number; pinUnlock: boolean; ventilation: { co2Ppm: number; pm25: number } };
+  kiosk: { idleLockSeconds: number; pinUnlock: boolean; ventilation: { co2Ppm: number; pm25: number }; recordingControl: boolean };
   categories: Category[];
   classes: Array<{ classId: string; name: string }>;
   devices: DeviceInfo[];
@@ -116,6 +116,13 @@ export interface Snapshot {
   sensors: Reading[];
   alerts: Alert[];
   scene: SceneProgress[] | null;
+  /** The latest `recording` message from the bus; null when no recorder has published. */
+  recording: RecordingState | null;
+}
+
+/** The bus's `recording` message (edge/schemas/bus.ts recordingSchema), per recording source. */
+export interface RecordingState {
+  sources: Record<string, { state: 'idle' | 'recording' | 'error'; lessonId: string | null; since: number | null }>;
 }
 
 export type LiveFrame =

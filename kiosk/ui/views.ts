@@ -7,10 +7,18 @@
 import { h } from './dom.js';
 import { latestByMetric, needsVentilation } from './env.js';
 import { getLocale, t, tOr, type MessageKey } from './i18n.js';
+import { recordingBadges } from './recording.js';
 import type { AttendanceStatus, DeviceInfo, Lesson, SceneProgress, Snapshot, StudentLine } from './types.js';
 
 export interface Actions {
   openStudent(s: StudentLine): void;
+  /** 多选: selection mode on/off, a student in or out, the whole class, award the selected. */
+  selectMode(on: boolean): void;
+  toggleStudent(s: StudentLine): void;
+  selectAll(ids: string[]): void;
+  awardSelected(): void;
+  /** Start or stop a recording source (only offered when the snapshot's kiosk.recordingControl is true). */
+  recording(source: string, action: 'start' | 'stop'): void;
   device(d: DeviceInfo, command: string, args: Record<string, unknown>): void;
   help(): void;
 }
@@ -42,6 +50,35 @@ export function lessonLine(snap: Snapshot, now: number): Node {
   return h('div.lesson', {}, ...parts);
 }
 
+/**
+ * The top bar's recording indicator, one badge per source that is recording
+ * ("● 录制中 12:34") or in error ("录制异常"); nothing when every source is idle
+ * or no recorder has published. Start/stop buttons only when the edge offers
+ * recording control (kiosk.recordingControl; the recording issue adds the route).
+ */
+export function recordingView(snap: Snapshot | null, now: number, act: Actions): Node[] {
+  if (!snap) return [];
+  const badges = recordingBadges(snap.recording, now);
+  const many = Object.keys(snap.recording?.sources ?? {}).length > 1;
+  const nodes: Node[] = badges.map((b) =>
+    h(
+      'span.rec',
+      { class: b.state, dataset: { source: b.source, state: b.state } },
+      b.state === 'recording' ? [h('span.rec-dot', {}, '●'), ' '] : null,
+      b.state === 'recording' ? t('rec.recording') : t('rec.error'),
+      b.elapsed !== null ? [' ', h('span.rec-time', {}, b.elapsed)] : null,
+      many ? [' ', h('small', {}, b.source)] : null,
+    ),
+  );
+  if (snap.kiosk.recordingControl) {
+    for (const [source, s] of Object.entries(snap.recording?.sources ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
+      const action = s.state === 'recording' ? 'stop' : 'start';
+      nodes.push(h('button.rec-ctl', { type: 'button', dataset: { recCtl: action, source }, onclick: () => act.recording(source, action) }, t(action === 'stop' ? 'rec.stop' : 'rec.start'), many ? ` ${source}` : ''));
+    }
+  }
+  return nodes;
+}
+
 /** The latest scene run (class-start, class-end, whoever started it), step by step. */
 export function sceneProgress(snap: Snapshot | null, latest: SceneProgress[] | null): Node | null {
   if (!latest || latest[0]?.phase !== 'start') return null;
@@ -64,7 +101,12 @@ export function sceneProgress(snap: Snapshot | null, latest: SceneProgress[] | n
   return h('div.scene-run', { dataset: { scene: start.scene, run: start.runId, done: done ? '1' : '0' } }, h('h3', {}, tOr(`scene.${start.scene}`, 'class.working')), h('ol', {}, ...rows), summary);
 }
 
-export function attendanceView(snap: Snapshot, act: Actions): Node {
+export interface Selection {
+  on: boolean;
+  ids: ReadonlySet<string>;
+}
+
+export function attendanceView(snap: Snapshot, act: Actions, sel: Selection = { on: false, ids: new Set() }): Node {
   const a = snap.attendance;
   if (!a || !snap.lesson) return h('p.empty', {}, t('att.noLesson'));
   const points = new Map((snap.behaviour?.points.byStudent ?? []).map((p) => [p.studentId, p.total]));
@@ -82,20 +124,26 @@ export function attendanceView(snap: Snapshot, act: Actions): Node {
       ] as Array<[string, MessageKey, number]>
     ).map(([k, key, n]) => h('div', { class: `count ${k}`, dataset: { count: k } }, h('b', {}, n), h('span', {}, t(key)))),
   );
-  const tiles = a.students
-    .filter((s) => s.expected || s.status !== null)
-    .map((s) => {
-      const status = s.status ?? (s.onLeave ? 'onleave' : 'unmarked');
-      const label = s.status ? statusLabel(s.status) : s.onLeave ? t('att.onLeave') : t('att.unmarked');
-      const p = points.get(s.studentId);
-      return h(
-        'button.student',
-        { type: 'button', class: `st-${status}`, dataset: { student: s.studentId, status }, onclick: () => act.openStudent(s) },
-        h('span.name', {}, s.name ?? s.studentId),
-        h('span.status', {}, label),
-        p ? h('span.points', { class: p > 0 ? 'plus' : 'minus' }, p > 0 ? `+${p}` : String(p)) : null,
-      );
-    });
+  const shown = a.students.filter((s) => s.expected || s.status !== null);
+  const tiles = shown.map((s) => {
+    const status = s.status ?? (s.onLeave ? 'onleave' : 'unmarked');
+    const label = s.status ? statusLabel(s.status) : s.onLeave ? t('att.onLeave') : t('att.unmarked');
+    const p = points.get(s.studentId);
+    const picked = sel.on && sel.ids.has(s.studentId);
+    return h(
+      'button.student',
+      {
+        type: 'button',
+        class: picked ? `st-${status} selected` : `st-${status}`,
+        dataset: { student: s.studentId, status },
+        'aria-pressed': sel.on ? String(picked) : undefined,
+        onclick: () => (sel.on ? act.toggleStudent(s) : act.openStudent(s)),
+      },
+      h('span.name', {}, s.name ?? s.studentId),
+      h('span.status', {}, label),
+      p ? h('span.points', { class: p > 0 ? 'plus' : 'minus' }, p > 0 ? `+${p}` : String(p)) : null,
+    );
+  });
   const q = snap.behaviour?.questions.at(-1);
   const clicker = q
     ? h(
@@ -109,7 +157,27 @@ export function attendanceView(snap: Snapshot, act: Actions): Node {
       )
     : null;
   const unknown = a.unknownCards.map((c) => h('li.unknown-card', {}, t('att.unknownCard', { uid: c.uid }), ' · ', hhmm(c.ts, snap.room.timeZone)));
-  return h('div', {}, counts, clicker, h('p.hint', {}, t('att.tapHint')), h('div#grid.grid', {}, ...tiles), unknown.length ? h('ul.unknown', {}, ...unknown) : null);
+  const bar = sel.on
+    ? h(
+        'div#group-bar.group-bar.selecting',
+        {},
+        h('span#group-count', {}, t('group.count', { n: sel.ids.size })),
+        h('button#group-all.opt', { type: 'button', onclick: () => act.selectAll(shown.map((s) => s.studentId)) }, t('group.all')),
+        h('button#group-none.opt', { type: 'button', disabled: sel.ids.size === 0, onclick: () => act.selectAll([]) }, t('group.none')),
+        h('button#group-award.opt.primary', { type: 'button', disabled: sel.ids.size === 0, onclick: () => act.awardSelected() }, t('group.award')),
+        h('button#group-done.opt', { type: 'button', onclick: () => act.selectMode(false) }, t('group.done')),
+      )
+    : h('div#group-bar.group-bar', {}, h('p.hint', {}, t('att.tapHint')), h('button#group-select.opt', { type: 'button', onclick: () => act.selectMode(true) }, t('group.select')));
+  return h(
+    'div',
+    {},
+    counts,
+    clicker,
+    bar,
+    sel.on ? h('p.hint', {}, t('group.hint')) : null,
+    h('div#grid.grid', { class: sel.on ? 'selecting' : '' }, ...tiles),
+    unknown.length ? h('ul.unknown', {}, ...unknown) : null,
+  );
 }
 
 function controlRow(label: string, ...buttons: Node[]): Node {

@@ -12,7 +12,9 @@
  * the store holds each action once; the same for a lost reply across a
  * reload of the page. Then the class ends, an unscheduled session starts
  * when nothing is scheduled, a silent panel is named as not responding, and
- * a second kiosk locks itself when idle (fake page clock).
+ * a second kiosk locks itself when idle (fake page clock). Also: the recording
+ * indicator from a retained `recording` message on the bus, and a group award
+ * (多选) whose lost reply is retried with the same group command id.
  * Screenshots go to test-results/kiosk/ (gitignored).
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -24,6 +26,7 @@ import { DateTime } from 'luxon';
 import { chromium, type Browser, type Page, type Route } from 'playwright-core';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { groupAwardId } from '../../edge/behaviour/service.js';
 import { demoConfigYaml } from '../../edge/config/demo.js';
 import { loadConfigText } from '../../edge/config/load.js';
 import { builtinDrivers } from '../../edge/devices/registry.js';
@@ -247,6 +250,43 @@ describe('the kiosk as a first-time teacher uses it', () => {
     expect(await page.locator('#clicker .answered').textContent()).toBe('已答 3/16 人');
   });
 
+  it('shows the recording state from the bus in the top bar: 录制中 with a ticking time, an error, nothing when idle', async () => {
+    const topic = 'classroom/demo-room/recording';
+    const rejected = async () => (await svc!.metrics.registry.metrics()).match(/classroom_edge_messages_rejected_total\{topic="recording",reason="(\w+)"\} (\d+)/g) ?? [];
+    // No recorder has published: no indicator, and no start/stop buttons (no recording command exists yet).
+    expect(await page.locator('#rec .rec').count()).toBe(0);
+    expect(await page.locator('[data-rec-ctl]').count()).toBe(0);
+    // As the recorder (supervised by the edge service) will publish it: retained, from the service itself.
+    const since = clock.now() - 754_000;
+    await svc!.broker.publish(topic, { sources: { main: { state: 'recording', lessonId, since } } }, { retain: true });
+    const badge = page.locator('#rec .rec.recording[data-source="main"]');
+    await badge.waitFor();
+    expect(await badge.textContent()).toMatch(/^● 录制中 \d\d:\d\d$/);
+    const seconds = (text: string | null) => {
+      const [m, s] = (text ?? '').split(':').map(Number);
+      return m! * 60 + s!;
+    };
+    const first = await page.locator('#rec .rec-time').textContent();
+    expect(seconds(first)).toBeGreaterThanOrEqual(754);
+    expect(seconds(first)).toBeLessThan(754 + 30);
+    // It ticks (the page's clock; the edge's clock is held still in this test).
+    await expect.poll(() => page.locator('#rec .rec-time').textContent(), { timeout: 5000 }).not.toBe(first);
+    // The snapshot carries it, for a kiosk that connects later.
+    expect(((await api('/api/kiosk/snapshot')) as { recording: unknown }).recording).toEqual({ sources: { main: { state: 'recording', lessonId, since } } });
+    // Malformed messages are ignored (the indicator stays) and counted.
+    await svc!.broker.publish(topic, { sources: { main: { state: 'paused', lessonId, since } } }, { retain: true });
+    await svc!.broker.publish(topic, Buffer.from('not json'), { retain: true });
+    await expect.poll(rejected).toEqual(['classroom_edge_messages_rejected_total{topic="recording",reason="schema"} 1', 'classroom_edge_messages_rejected_total{topic="recording",reason="json"} 1']);
+    expect(await badge.isVisible()).toBe(true);
+    await svc!.broker.publish(topic, { sources: { main: { state: 'error', lessonId, since } } }, { retain: true });
+    await page.locator('#rec .rec.error[data-source="main"]').waitFor();
+    expect(await page.locator('#rec .rec').allTextContents()).toEqual(['录制异常']);
+    await shot('recording-error');
+    await svc!.broker.publish(topic, { sources: { main: { state: 'idle', lessonId: null, since: null } } }, { retain: true });
+    await page.locator('#rec .rec').first().waitFor({ state: 'detached' });
+    expect(await page.locator('#rec').textContent()).toBe('');
+  });
+
   it('switches to English and back at a touch', async () => {
     await page.click('#lang');
     expect(await page.locator('#start').textContent()).toBe('Start class');
@@ -383,6 +423,51 @@ describe('the kiosk as a first-time teacher uses it', () => {
     await page.locator('#lock').waitFor({ state: 'hidden' });
     await page.locator(`[data-student="${s.studentId}"] .points.plus`, { hasText: '+1' }).waitFor();
   });
+
+  it('awards one category to three selected students in one action; a retried group command awards nobody twice', async () => {
+    const group = students.slice(4, 7);
+    const attempts: string[] = [];
+    const replies: Array<{ status: number; body: unknown }> = [];
+    // The edge applies the first attempt but its reply is lost: the page sends it again with the same group command id.
+    await page.route('**/api/lessons/*/behaviour/students', async (route) => {
+      attempts.push((route.request().postDataJSON() as { commandId: string }).commandId);
+      const res = await route.fetch();
+      if (attempts.length === 1) return route.abort('connectionreset');
+      replies.push({ status: res.status(), body: await res.json() });
+      return route.fulfill({ response: res });
+    });
+    await page.click('#group-select');
+    for (const s of group) await page.click(`[data-student="${s.studentId}"]`);
+    expect(await page.locator('#group-count').textContent()).toBe('已选 3 人');
+    expect(await page.locator('[data-student][aria-pressed="true"]').count()).toBe(3);
+    await shot('group-select');
+    await page.click('#group-award');
+    await page.click('.group-sheet [data-category="answer"]');
+    expect(await page.locator('.confirm .question').textContent()).toBe('为 3 名学生记录「积极回答」？');
+    await page.click('#confirm-ok');
+    await expect.poll(() => replies.length, { timeout: 15_000 }).toBe(1);
+    expect(attempts).toEqual([attempts[0], attempts[0]]);
+    expect(replies[0]).toMatchObject({ status: 200, body: { awarded: 0, duplicates: 3 } });
+    await page.locator('#toast', { hasText: '已为 3 名学生记录「积极回答」' }).waitFor();
+    for (const s of group) await page.locator(`[data-student="${s.studentId}"] .points.plus`, { hasText: '+1' }).waitFor();
+    expect(await page.locator(`[data-student="${students[7]!.studentId}"] .points`).count()).toBe(0);
+    const db = svc!.store.db;
+    const once = () => {
+      for (const s of group) {
+        expect(db.prepare('SELECT count(*) AS n FROM behaviour_events WHERE dedup_key = ?').get(`award:${groupAwardId(attempts[0]!, s.studentId)}`)).toEqual({ n: 1 });
+        expect(db.prepare("SELECT count(*) AS n FROM behaviour_events WHERE student_id = ? AND kind = 'praise'").get(s.studentId)).toEqual({ n: 1 });
+      }
+    };
+    once();
+    // The same group command id once more (a later retry): nobody is awarded again.
+    const again = await api(`/api/lessons/${encodeURIComponent(lessonId)}/behaviour/students`, {
+      method: 'POST',
+      body: { studentIds: group.map((s) => s.studentId), categoryId: 'answer', commandId: attempts[0] },
+    });
+    expect(again).toMatchObject({ awarded: 0, duplicates: 3 });
+    once();
+    await page.unroute('**/api/lessons/*/behaviour/students');
+  }, 30_000);
 
   it('ends the class: the class-end scene runs and the panel switches off', async () => {
     await page.click('#end');

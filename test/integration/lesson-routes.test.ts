@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createAuthenticator } from '../../edge/api/auth.js';
 import { registerLessonRoutes } from '../../edge/api/lesson-routes.js';
 import { AttendanceService } from '../../edge/attendance/service.js';
-import { BehaviourService } from '../../edge/behaviour/service.js';
+import { BehaviourService, groupAwardId } from '../../edge/behaviour/service.js';
 import { configSchema } from '../../edge/config/schema.js';
 import { createMetrics } from '../../edge/metrics.js';
 import { topics } from '../../edge/schemas/topics.js';
@@ -206,6 +206,37 @@ describe('commands', () => {
     expect(unknownCat.json().error.code).toBe('unknown-category');
     const summary = (await app.inject({ url: `/api/lessons/${enc(P1.lessonId)}/summary`, headers: basic('kiosk') })).json();
     expect(summary.behaviour.points.byStudent).toEqual([expect.objectContaining({ studentId: 's02', total: 1 })]);
+  });
+
+  it('POST behaviour/students: one category for several students, each awarded once; a retry of the group id awards nobody twice', async () => {
+    const url = `/api/lessons/${enc(P1.lessonId)}/behaviour/students`;
+    const payload = { studentIds: ['s01', 's03', 's04'], categoryId: 'teamwork', commandId: 'grp-cmd-1' };
+    // Refused before anything is stored: an unknown student, a student twice, no students, an unknown category.
+    for (const [bad, code] of [
+      [{ ...payload, studentIds: ['s01', 'ghost'] }, 'unknown-student'],
+      [{ ...payload, studentIds: ['s01', 's01'] }, 'invalid-input'],
+      [{ ...payload, studentIds: [] }, 'invalid-request'],
+      [{ ...payload, categoryId: 'nope' }, 'unknown-category'],
+    ] as const) {
+      const r = await app.inject({ method: 'POST', url, headers: basic('kiosk'), payload: bad });
+      expect(r.statusCode, JSON.stringify(bad)).toBeGreaterThanOrEqual(400);
+      expect(r.json().error.code, JSON.stringify(bad)).toBe(code);
+    }
+    expect(tmp.store.db.prepare("SELECT count(*) AS n FROM behaviour_events WHERE payload LIKE '%teamwork%'").get()).toEqual({ n: 0 });
+    const first = await app.inject({ method: 'POST', url, headers: basic('kiosk'), payload });
+    expect(first.statusCode).toBe(201);
+    expect(first.json()).toMatchObject({ awarded: 3, duplicates: 0 });
+    const ids = (first.json().students as Array<{ studentId: string; commandId: string }>).map((x) => x.commandId);
+    expect(ids).toEqual(['s01', 's03', 's04'].map((s) => groupAwardId('grp-cmd-1', s)));
+    expect(new Set(ids).size).toBe(3);
+    const retry = await app.inject({ method: 'POST', url, headers: basic('kiosk'), payload });
+    expect(retry.statusCode).toBe(200);
+    expect(retry.json()).toMatchObject({ awarded: 0, duplicates: 3 });
+    // A retry that adds a student (e.g. the first attempt stopped half-way) awards only the new one.
+    const wider = await app.inject({ method: 'POST', url, headers: basic('kiosk'), payload: { ...payload, studentIds: ['s01', 's03', 's04', 's02'] } });
+    expect(wider.json()).toMatchObject({ awarded: 1, duplicates: 3 });
+    const rows = tmp.store.db.prepare("SELECT student_id AS s, count(*) AS n FROM behaviour_events WHERE payload LIKE '%teamwork%' GROUP BY student_id ORDER BY student_id").all();
+    expect(rows).toEqual([{ s: 's01', n: 1 }, { s: 's02', n: 1 }, { s: 's03', n: 1 }, { s: 's04', n: 1 }]);
   });
 });
 
