@@ -14,6 +14,7 @@ export type PublishDecision = { ok: true } | { ok: false; reason: string };
 
 /** Topics only the edge service publishes (in process); no external client may, whatever its role. */
 export const EDGE_OWNED: readonly string[] = ['device/+/state', 'device/+/reply', 'attendance', 'lesson', 'recording', 'alert'];
+const EDGE_OWNED_LEVELS: readonly string[][] = EDGE_OWNED.map((e) => e.split('/'));
 
 /** Extra topics a device credential may be given (`publish` in its config). */
 export const DEVICE_EXTRA_PUBLISH: readonly string[] = ['card', 'behaviour'];
@@ -99,7 +100,7 @@ export function canPublish(p: Principal, roomId: string, topic: string, retain: 
   if (topic.startsWith('$')) return { ok: false, reason: `${topic.split('/')[0] ?? '$'} topics are reserved` };
   const rel = underRoot(roomId, topic);
   if (!rel) return { ok: false, reason: `outside the room root ${roomRoot(roomId)}` };
-  if (EDGE_OWNED.some((e) => filterCovered(rel, e.split('/')))) return { ok: false, reason: 'topic is published by the edge only' };
+  if (EDGE_OWNED_LEVELS.some((e) => filterCovered(rel, e))) return { ok: false, reason: 'topic is published by the edge only' };
   if (!publishPatterns(p).some((pat) => filterCovered(rel, pat))) {
     return { ok: false, reason: `role ${p.role} may not publish to ${rel.join('/')}` };
   }

@@ -52,11 +52,26 @@ export function epochOf(date: string, time: string, zone: string): number {
   return d.toMillis();
 }
 
+/**
+ * The last local day computed per zone: [start, end) in epoch ms and its date. The ingest path asks
+ * for today's date on every bus event (edge/behaviour/lesson-of.ts), and a luxon DateTime in a named
+ * zone costs some 5 µs (Intl offset lookups); an instant inside the cached day needs no luxon at all.
+ */
+const dayCache = new Map<string, { start: number; end: number; date: string }>();
+
 /** Local date (YYYY-MM-DD) of an instant in a zone. */
 export function localDate(ms: number, zone: string): string {
+  const hit = dayCache.get(zone);
+  if (hit && ms >= hit.start && ms < hit.end) return hit.date;
   const d = DateTime.fromMillis(ms, { zone });
   const iso = d.toISODate();
   if (iso === null) throw new RangeError(`cannot express ${ms} in zone ${zone}: ${d.invalidReason ?? 'invalid'}`);
+  // The day's bounds as luxon sees them (DST days are 23 or 25 h long); cached only when consistent.
+  const start = d.startOf('day');
+  const end = start.plus({ days: 1 }).startOf('day');
+  if (start.isValid && end.isValid && start.toMillis() <= ms && ms < end.toMillis() && end.toISODate() !== iso) {
+    dayCache.set(zone, { start: start.toMillis(), end: end.toMillis(), date: iso });
+  }
   return iso;
 }
 
