@@ -63,6 +63,45 @@ export function reconnectKeepingStores(client: MqttClient): void {
 }
 
 /**
+ * Our own reconnect loop for a client made with `reconnectPeriod: 0` (the uplink, the ingest
+ * workers, the cloud's command link): after a close, one attempt after the backoff's delay
+ * (jittered, doubling; reset at every connect), keeping the message stores; nothing once stopped.
+ */
+export class LinkReconnector {
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private stopped = false;
+  private readonly backoff: ReturnType<typeof backoff>;
+
+  constructor(
+    private readonly client: MqttClient,
+    bounds: { minMs: number; maxMs: number },
+    private readonly onScheduled?: (delayMs: number) => void,
+  ) {
+    this.backoff = backoff(bounds);
+    client.on('connect', () => this.backoff.reset());
+    client.on('close', () => this.schedule());
+  }
+
+  private schedule(): void {
+    if (this.stopped || this.timer) return;
+    const delay = this.backoff.failed();
+    this.onScheduled?.(delay);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      if (!this.stopped && !this.client.connected) reconnectKeepingStores(this.client);
+    }, delay);
+    this.timer.unref?.();
+  }
+
+  /** No more attempts (call before ending the client). */
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}
+
+/**
  * Ends a client without hanging: while connected, waits up to `graceMs` for the QoS 1 messages in
  * flight to be acknowledged and then disconnects cleanly; a client that is not connected (nothing
  * can be acknowledged) or still waiting after `graceMs` is closed at once. What was not

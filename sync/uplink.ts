@@ -18,7 +18,7 @@ import { ACKED_SEQ_KEY } from '../edge/privacy/retention.js';
 import type { EventRow, Store } from '../edge/store/index.js';
 import type { Clock } from '../edge/util/clock.js';
 import type { Logger } from '../edge/util/logger.js';
-import { backoff, endLink, linkOptions, reconnectKeepingStores } from './link-options.js';
+import { endLink, LinkReconnector, linkOptions } from './link-options.js';
 import { ackSchema, decodeMessage, districtTopics, encodeMessage, PROTOCOL_VERSION, type Batch, type Status } from './protocol.js';
 
 /** How long stop() waits for a graceful MQTT disconnect before dropping the connection. */
@@ -76,8 +76,7 @@ export class Uplink {
   /** Monotonic ms since a partial batch is waiting for more events. */
   private partialSince: number | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
-  private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
-  private readonly backoff;
+  private reconnector: LinkReconnector | null = null;
   private readonly telemetryLatest = new Map<string, unknown>();
   /** Devices removed since the last connect whose retained telemetry the broker may still hold. */
   private readonly telemetryForgotten = new Set<string>();
@@ -92,7 +91,6 @@ export class Uplink {
     this.topics = districtTopics(deps.roomId);
     this.ackedSeq = readAckedSeq(deps.store);
     this.cursor = this.ackedSeq;
-    this.backoff = backoff(deps.reconnect ?? { minMs: 1000, maxMs: 60_000 });
   }
 
   /** Connects in the background; never throws for network reasons (files that cannot be read do throw). */
@@ -110,9 +108,11 @@ export class Uplink {
     });
     const client = mqtt.connect(config.url, opts);
     this.client = client;
+    this.reconnector = new LinkReconnector(client, this.deps.reconnect ?? { minMs: 1000, maxMs: 60_000 }, (delayMs) =>
+      this.log.debug({ delayMs }, 'district link: reconnecting later'),
+    );
     client.on('connect', (connack) => {
       this.connected = true;
-      this.backoff.reset();
       this.deps.metrics?.syncConnected.set(1);
       this.log.info({ url: config.url, sessionPresent: connack.sessionPresent, ackedSeq: this.ackedSeq }, 'district link connected');
       // Whatever was in flight may be lost with the old connection: send it again from the acknowledged mark.
@@ -132,7 +132,6 @@ export class Uplink {
       if (this.connected) this.log.warn({ url: config.url, backlog: this.stats().backlog }, 'district link lost; events stay in the store');
       this.connected = false;
       this.deps.metrics?.syncConnected.set(0);
-      this.scheduleReconnect();
     });
     client.on('error', (err) => this.fail('connection', err));
     client.on('message', (topic, payload) => this.onMessage(topic, payload));
@@ -145,9 +144,8 @@ export class Uplink {
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.timer) clearInterval(this.timer);
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnector?.stop();
     this.timer = null;
-    this.reconnectTimer = null;
     const client = this.client;
     if (!client) return;
     if (this.connected) {
@@ -223,17 +221,6 @@ export class Uplink {
       batchesResent: this.counts.resent,
       errors: this.counts.errors,
     };
-  }
-
-  private scheduleReconnect(): void {
-    if (this.stopping || this.reconnectTimer) return;
-    const delay = this.backoff.failed();
-    this.log.debug({ delayMs: delay }, 'district link: reconnecting later');
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      if (!this.stopping && this.client && !this.connected) reconnectKeepingStores(this.client);
-    }, delay);
-    this.reconnectTimer.unref?.();
   }
 
   private fail(reason: string, err: unknown): void {

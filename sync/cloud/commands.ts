@@ -19,7 +19,7 @@ import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from '../../edge/util/logger.js';
-import { backoff, endLink, linkOptions, reconnectKeepingStores, type LinkCredentials } from '../link-options.js';
+import { endLink, LinkReconnector, linkOptions, type LinkCredentials } from '../link-options.js';
 import {
   CLOUD_SUBSCRIPTIONS,
   COMMAND_RESULT_LIMITS,
@@ -328,19 +328,17 @@ export class CloudCommands {
 export class CommandLink {
   private client: MqttClient | null = null;
   private stopping = false;
-  private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
-  private readonly backoff;
+  private reconnector: LinkReconnector | null = null;
 
   constructor(
     private readonly deps: { broker: LinkCredentials; clientId: string; logger: Logger; onResult: (topic: string, payload: Buffer) => Promise<void> | void; reconnect?: { minMs: number; maxMs: number } },
-  ) {
-    this.backoff = backoff(deps.reconnect ?? { minMs: 500, maxMs: 30_000 });
-  }
+  ) {}
 
   start(): Promise<void> {
     const log = this.deps.logger.child({ ns: 'cloud:commands', client: this.deps.clientId });
     const client = mqtt.connect(this.deps.broker.url, linkOptions(this.deps.broker, { clientId: this.deps.clientId, clean: false, keepalive: 30, reconnectPeriod: 0, connectTimeout: 15_000 }));
     this.client = client;
+    this.reconnector = new LinkReconnector(client, this.deps.reconnect ?? { minMs: 500, maxMs: 30_000 });
     const first = new Promise<void>((resolve, reject) => {
       client.once('error', reject);
       client.once('connect', () => {
@@ -349,16 +347,7 @@ export class CommandLink {
       });
     });
     client.on('connect', () => {
-      this.backoff.reset();
       client.subscribe(CLOUD_SUBSCRIPTIONS.commandResults, { qos: 1 }, (err) => err && log.error({ err }, 'subscribe failed'));
-    });
-    client.on('close', () => {
-      if (this.stopping || this.reconnectTimer) return;
-      this.reconnectTimer = setTimeout(() => {
-        this.reconnectTimer = null;
-        if (!this.stopping) reconnectKeepingStores(client);
-      }, this.backoff.failed());
-      this.reconnectTimer.unref?.();
     });
     client.on('error', (err) => log.warn({ err: err.message }, 'broker connection problem'));
     // One message at a time, acknowledged to the broker (PUBACK) after it is stored (mqtt.js's handleMessage).
@@ -381,7 +370,7 @@ export class CommandLink {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnector?.stop();
     const client = this.client;
     if (client) await endLink(client, { graceMs: 5000 });
   }

@@ -14,7 +14,7 @@
  */
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from '../../edge/util/logger.js';
-import { backoff, endLink, linkOptions, reconnectKeepingStores, type LinkCredentials } from '../link-options.js';
+import { endLink, LinkReconnector, linkOptions, type LinkCredentials } from '../link-options.js';
 import {
   CLOUD_SUBSCRIPTIONS,
   PROTOCOL_VERSION,
@@ -59,11 +59,10 @@ export class IngestWorker {
   private client: MqttClient | null = null;
   private connected = false;
   private stopping = false;
-  private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  private reconnector: LinkReconnector | null = null;
   /** The message being handled (stop waits for it, so the store is not closed under a commit). */
   private inFlight: Promise<void> = Promise.resolve();
   private stopped: Promise<void> | null = null;
-  private readonly backoff;
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly counts: WorkerStats = { connected: false, batches: 0, inserted: 0, duplicates: 0, acks: 0, rejected: {}, status: 0 };
@@ -71,7 +70,6 @@ export class IngestWorker {
   constructor(private readonly deps: WorkerDeps) {
     this.log = deps.logger.child({ ns: 'cloud:ingest', worker: deps.clientId });
     this.now = deps.now ?? Date.now;
-    this.backoff = backoff(deps.reconnect ?? { minMs: 500, maxMs: 30_000 });
   }
 
   /** Resolves on the first connection (subscriptions granted); reconnects in the background after that. */
@@ -81,6 +79,7 @@ export class IngestWorker {
       linkOptions(this.deps.broker, { clientId: this.deps.clientId, clean: false, keepalive: 30, reconnectPeriod: 0, connectTimeout: 15_000 }),
     );
     this.client = client;
+    this.reconnector = new LinkReconnector(client, this.deps.reconnect ?? { minMs: 500, maxMs: 30_000 });
     const first = new Promise<void>((resolve, reject) => {
       const onFirstError = (err: Error) => reject(err);
       client.once('error', onFirstError);
@@ -91,7 +90,6 @@ export class IngestWorker {
     });
     client.on('connect', (connack) => {
       this.connected = true;
-      this.backoff.reset();
       this.log.info({ sessionPresent: connack.sessionPresent }, 'ingest worker connected');
       const subs: Record<string, { qos: 1 }> = { [`$share/${SHARE_GROUP}/${CLOUD_SUBSCRIPTIONS.events}`]: { qos: 1 } };
       if (this.deps.statusTopics ?? true) {
@@ -108,12 +106,6 @@ export class IngestWorker {
     client.on('close', () => {
       if (this.connected && !this.stopping) this.log.warn('broker connection lost; reconnecting with backoff');
       this.connected = false;
-      if (this.stopping || this.reconnectTimer) return;
-      this.reconnectTimer = setTimeout(() => {
-        this.reconnectTimer = null;
-        if (!this.stopping) reconnectKeepingStores(client);
-      }, this.backoff.failed());
-      this.reconnectTimer.unref?.();
     });
     client.on('error', (err) => this.log.warn({ err: err.message }, 'broker connection problem'));
     client.handleMessage = (packet, done) => {
@@ -134,7 +126,7 @@ export class IngestWorker {
   stop(opts: { force?: boolean } = {}): Promise<void> {
     this.stopped ??= (async () => {
       this.stopping = true;
-      if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+      this.reconnector?.stop();
       const client = this.client;
       if (!client) return;
       await endLink(client, { graceMs: 5000, force: opts.force ?? false });
