@@ -4,6 +4,7 @@
  * from them. Drivers merge a few builders into their definition.
  */
 import { z } from 'zod';
+import { DeviceError } from './errors.js';
 
 export interface CommandSpec {
   /** zod schema of the command's `args` object. */
@@ -96,4 +97,23 @@ export function commandTable(caps: readonly Capability[]): Map<string, CommandSp
   const table = new Map<string, CommandSpec>();
   for (const cap of caps) for (const [name, spec] of Object.entries(cap.commands)) table.set(name, spec);
   return table;
+}
+
+/**
+ * A command's arguments, checked against the driver's command table: an unknown command is a
+ * DeviceError `unsupported` ("{owner} has no command ..."), arguments that fail the command's
+ * schema are `invalid-args` with zod's message.
+ */
+export function parseCommand(
+  table: ReadonlyMap<string, CommandSpec>,
+  device: string,
+  owner: string,
+  command: string,
+  args: Record<string, unknown>,
+): Record<string, unknown> {
+  const spec = table.get(command);
+  if (!spec) throw new DeviceError('unsupported', device, command, `${owner} has no command "${command}"`);
+  const parsed = spec.args.safeParse(args);
+  if (!parsed.success) throw new DeviceError('invalid-args', device, command, parsed.error.message);
+  return parsed.data;
 }

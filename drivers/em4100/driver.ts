@@ -19,7 +19,7 @@ import { z } from 'zod';
 import { cardReader, type Capability } from '../capabilities.js';
 import { DriverEmitter, type DeviceDriver, type DriverContext, type DriverDefinition, type StatePatch } from '../contract.js';
 import { DeviceError } from '../errors.js';
-import type { ByteTransport } from '../transports/types.js';
+import { attachTransport, detachTransport, type ByteTransport } from '../transports/types.js';
 import type { Clock } from '../../edge/util/clock.js';
 import type { Logger } from '../../edge/util/logger.js';
 import { decodeCard } from './codec.js';
@@ -65,19 +65,13 @@ export class Em4100Driver extends DriverEmitter implements DeviceDriver {
   async open(): Promise<void> {
     if (this.opened) return;
     this.opened = true;
-    this.transport.on('data', this.onData);
-    this.transport.on('up', this.onUp);
-    this.transport.on('down', this.onDown);
-    this.transport.start();
-    if (this.transport.isUp) this.onUp();
+    attachTransport(this.transport, { data: this.onData, up: this.onUp, down: this.onDown });
   }
 
   async close(): Promise<void> {
     if (!this.opened) return;
     this.opened = false;
-    this.transport.off('data', this.onData);
-    this.transport.off('up', this.onUp);
-    this.transport.off('down', this.onDown);
+    detachTransport(this.transport, { data: this.onData, up: this.onUp, down: this.onDown });
     await this.transport.stop();
     this.framer.reset();
     this.lastSeen.clear();

@@ -17,10 +17,10 @@
  * a DeviceTimeoutError.
  */
 import { z } from 'zod';
-import { commandTable, inputSelect, mute, power, type Capability } from '../capabilities.js';
+import { commandTable, parseCommand, inputSelect, mute, power, type Capability } from '../capabilities.js';
 import { DriverEmitter, type DeviceDriver, type DriverContext, type DriverDefinition, type StatePatch } from '../contract.js';
 import { DeviceError, DeviceNakError, DeviceOfflineError } from '../errors.js';
-import type { ByteTransport } from '../transports/types.js';
+import { attachTransport, detachTransport, type ByteTransport } from '../transports/types.js';
 import { Mutex } from '../util/mutex.js';
 import { Waitress } from '../util/waitress.js';
 import type { Clock } from '../../edge/util/clock.js';
@@ -82,30 +82,20 @@ export class HitevisionDriver extends DriverEmitter implements DeviceDriver {
   async open(): Promise<void> {
     if (this.opened) return;
     this.opened = true;
-    this.transport.on('data', this.onData);
-    this.transport.on('up', this.onUp);
-    this.transport.on('down', this.onDown);
     this.emit('state', { tracked: true });
-    this.transport.start();
-    if (this.transport.isUp) this.onUp();
+    attachTransport(this.transport, { data: this.onData, up: this.onUp, down: this.onDown });
   }
 
   async close(): Promise<void> {
     if (!this.opened) return;
     this.opened = false;
-    this.transport.off('data', this.onData);
-    this.transport.off('up', this.onUp);
-    this.transport.off('down', this.onDown);
+    detachTransport(this.transport, { data: this.onData, up: this.onUp, down: this.onDown });
     this.waitress.rejectAll((cmd) => new DeviceOfflineError(this.device, cmd));
     await this.transport.stop();
   }
 
   async execute(command: string, args: Record<string, unknown>): Promise<StatePatch> {
-    const spec = this.commands.get(command);
-    if (!spec) throw new DeviceError('unsupported', this.device, command, `hitevision-ifp has no command "${command}"`);
-    const parsed = spec.args.safeParse(args);
-    if (!parsed.success) throw new DeviceError('invalid-args', this.device, command, parsed.error.message);
-    const a = parsed.data;
+    const a = parseCommand(this.commands, this.device, 'hitevision-ifp', command, args);
     switch (command) {
       case 'power': {
         const on = a.on === true;

@@ -24,7 +24,7 @@ import { status, type Capability } from '../capabilities.js';
 import { switchedOutputs } from '../capabilities-extra.js';
 import { DriverEmitter, type DeviceDriver, type DriverContext, type DriverDefinition, type StatePatch } from '../contract.js';
 import { DeviceError, DeviceTimeoutError } from '../errors.js';
-import type { ByteTransport } from '../transports/types.js';
+import { attachTransport, detachTransport, type ByteTransport } from '../transports/types.js';
 import { Mutex } from '../util/mutex.js';
 import type { Logger } from '../../edge/util/logger.js';
 import { ModbusExceptionError, type ModbusRequest } from '../modbus/codec.js';
@@ -133,11 +133,8 @@ export class ModbusRelayDriver extends DriverEmitter implements DeviceDriver {
     if (this.opened) return;
     this.opened = true;
     this.client.attach();
-    this.transport.on('up', this.onUp);
-    this.transport.on('down', this.onDown);
     this.loop.start(this.opts.pollSeconds * 1000);
-    this.transport.start();
-    if (this.transport.isUp) this.onUp();
+    attachTransport(this.transport, { up: this.onUp, down: this.onDown });
   }
 
   async close(): Promise<void> {
@@ -149,8 +146,7 @@ export class ModbusRelayDriver extends DriverEmitter implements DeviceDriver {
     if (pulsing.length > 0 && this.transport.isUp) {
       await this.write('close', pulsing, false).catch((e: unknown) => this.log.error({ err: e }, 'could not end a pulse while closing'));
     }
-    this.transport.off('up', this.onUp);
-    this.transport.off('down', this.onDown);
+    detachTransport(this.transport, { up: this.onUp, down: this.onDown });
     this.client.detach();
     this.reach.reset();
     if (this.ownsTransport) await this.transport.stop();

@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { numeric, status, type Capability } from '../capabilities.js';
 import { DriverEmitter, type DeviceDriver, type StatePatch } from '../contract.js';
 import { DeviceError, DeviceTimeoutError } from '../errors.js';
-import type { ByteTransport } from '../transports/types.js';
+import { attachTransport, detachTransport, type ByteTransport } from '../transports/types.js';
 import type { Clock } from '../../edge/util/clock.js';
 import type { Logger } from '../../edge/util/logger.js';
 import { ModbusExceptionError } from './codec.js';
@@ -260,19 +260,15 @@ export class ModbusSensorDriver extends DriverEmitter implements DeviceDriver {
     if (this.opened) return;
     this.opened = true;
     this.client.attach();
-    this.transport.on('up', this.onUp);
-    this.transport.on('down', this.onDown);
     this.loop.start(this.opts.pollSeconds * 1000);
-    this.transport.start();
-    if (this.transport.isUp) this.onUp();
+    attachTransport(this.transport, { up: this.onUp, down: this.onDown });
   }
 
   async close(): Promise<void> {
     if (!this.opened) return;
     this.opened = false;
     this.loop.stop();
-    this.transport.off('up', this.onUp);
-    this.transport.off('down', this.onDown);
+    detachTransport(this.transport, { up: this.onUp, down: this.onDown });
     this.client.detach();
     this.reach.reset();
     if (this.ownsTransport) await this.transport.stop();

@@ -12,10 +12,10 @@
  * matched by a Waitress on (message type, operation) and monitor id.
  */
 import { z } from 'zod';
-import { commandTable, inputSelect, mute, power, status, volume, type Capability } from '../capabilities.js';
+import { commandTable, parseCommand, inputSelect, mute, power, status, volume, type Capability } from '../capabilities.js';
 import { DriverEmitter, type DeviceDriver, type DriverContext, type DriverDefinition, type StatePatch } from '../contract.js';
 import { DeviceError, DeviceNakError, DeviceOfflineError, DeviceTimeoutError } from '../errors.js';
-import type { ByteTransport } from '../transports/types.js';
+import { attachTransport, detachTransport, type ByteTransport } from '../transports/types.js';
 import { Mutex } from '../util/mutex.js';
 import { Reachability } from '../util/reachability.js';
 import { Waitress } from '../util/waitress.js';
@@ -95,32 +95,22 @@ export class NecDriver extends DriverEmitter implements DeviceDriver {
   async open(): Promise<void> {
     if (this.opened) return;
     this.opened = true;
-    this.transport.on('data', this.onData);
-    this.transport.on('up', this.onUp);
-    this.transport.on('down', this.onDown);
     this.pollTimer = setInterval(() => void this.poll(), this.opts.pollSeconds * 1000);
     this.pollTimer.unref?.();
-    this.transport.start();
-    if (this.transport.isUp) this.onUp();
+    attachTransport(this.transport, { data: this.onData, up: this.onUp, down: this.onDown });
   }
 
   async close(): Promise<void> {
     if (!this.opened) return;
     this.opened = false;
     clearInterval(this.pollTimer);
-    this.transport.off('data', this.onData);
-    this.transport.off('up', this.onUp);
-    this.transport.off('down', this.onDown);
+    detachTransport(this.transport, { data: this.onData, up: this.onUp, down: this.onDown });
     this.waitress.rejectAll((cmd) => new DeviceOfflineError(this.device, cmd));
     await this.transport.stop();
   }
 
   async execute(command: string, args: Record<string, unknown>): Promise<StatePatch> {
-    const spec = this.commands.get(command);
-    if (!spec) throw new DeviceError('unsupported', this.device, command, `nec has no command "${command}"`);
-    const parsed = spec.args.safeParse(args);
-    if (!parsed.success) throw new DeviceError('invalid-args', this.device, command, parsed.error.message);
-    const a = parsed.data;
+    const a = parseCommand(this.commands, this.device, 'nec', command, args);
     switch (command) {
       case 'power':
         return this.set(command, { kind: 'power', on: a.on === true });

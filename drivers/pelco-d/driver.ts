@@ -14,11 +14,11 @@
  * `maxQueue` of them. Anything received is ignored.
  */
 import { z } from 'zod';
-import { commandTable, power, ptzPresets, type Capability } from '../capabilities.js';
+import { commandTable, parseCommand, power, ptzPresets, type Capability } from '../capabilities.js';
 import { zoom } from '../capabilities-extra.js';
 import { DriverEmitter, type DeviceDriver, type DriverContext, type DriverDefinition, type StatePatch } from '../contract.js';
 import { DeviceError, DeviceOfflineError } from '../errors.js';
-import type { ByteTransport } from '../transports/types.js';
+import { attachTransport, detachTransport, type ByteTransport } from '../transports/types.js';
 import { Mutex } from '../util/mutex.js';
 import type { Logger } from '../../edge/util/logger.js';
 import { encodePelcoRequest, type PelcoRequest } from './codec.js';
@@ -81,17 +81,13 @@ export class PelcoDDriver extends DriverEmitter implements DeviceDriver {
   async open(): Promise<void> {
     if (this.opened) return;
     this.opened = true;
-    this.transport.on('up', this.onUp);
-    this.transport.on('down', this.onDown);
-    this.transport.start();
-    if (this.transport.isUp) this.onUp();
+    attachTransport(this.transport, { up: this.onUp, down: this.onDown });
   }
 
   async close(): Promise<void> {
     if (!this.opened) return;
     this.opened = false;
-    this.transport.off('up', this.onUp);
-    this.transport.off('down', this.onDown);
+    detachTransport(this.transport, { up: this.onUp, down: this.onDown });
     for (const [t, release] of this.gapTimers) {
       clearTimeout(t);
       release();
@@ -101,11 +97,7 @@ export class PelcoDDriver extends DriverEmitter implements DeviceDriver {
   }
 
   async execute(command: string, args: Record<string, unknown>): Promise<StatePatch> {
-    const spec = this.commands.get(command);
-    if (!spec) throw new DeviceError('unsupported', this.device, command, `pelco-d has no command "${command}"`);
-    const parsed = spec.args.safeParse(args);
-    if (!parsed.success) throw new DeviceError('invalid-args', this.device, command, parsed.error.message);
-    const a = parsed.data;
+    const a = parseCommand(this.commands, this.device, 'pelco-d', command, args);
     let patch: StatePatch;
     switch (command) {
       case 'power':

@@ -21,7 +21,7 @@
  *    with backoff up to `pollSeconds` while unreachable) keeps state fresh
  *    and brings the projector back online when it answers again.
  */
-import { commandTable } from '../capabilities.js';
+import { commandTable, parseCommand } from '../capabilities.js';
 import { DriverEmitter, type DeviceDriver, type DriverContext, type DriverDefinition, type StatePatch } from '../contract.js';
 import { DeviceError, DeviceOfflineError, DeviceTimeoutError } from '../errors.js';
 import { Backoff } from '../transports/backoff.js';
@@ -118,17 +118,13 @@ export class PjlinkDriver extends DriverEmitter implements DeviceDriver {
   }
 
   async execute(command: string, args: Record<string, unknown>): Promise<StatePatch> {
-    const spec = this.commands.get(command);
-    if (!spec) throw new DeviceError('unsupported', this.device, command, `pjlink has no command "${command}"`);
-    const parsed = spec.args.safeParse(args);
-    if (!parsed.success) throw new DeviceError('invalid-args', this.device, command, parsed.error.message);
+    const a = parseCommand(this.commands, this.device, 'pjlink', command, args);
     if (this.configError) throw new DeviceError('offline', this.device, command, this.configError.message);
     if (!this.opened || this.online === false) {
       const err = new DeviceOfflineError(this.device, command);
       if (this.offlineReason) err.message += ` (${this.offlineReason})`;
       throw err;
     }
-    const a = parsed.data;
     switch (command) {
       case 'power': {
         const on = a.on === true;

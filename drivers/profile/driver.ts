@@ -18,10 +18,10 @@
  * found by ./framer.ts among the patterns the request waits for and matched
  * by a Waitress.
  */
-import { commandTable, inputSelect, mute, power, status, volume, type Capability } from '../capabilities.js';
+import { commandTable, parseCommand, inputSelect, mute, power, status, volume, type Capability } from '../capabilities.js';
 import { DriverEmitter, type DeviceDriver, type DriverContext, type DriverDefinition, type StatePatch } from '../contract.js';
 import { DeviceError, DeviceNakError, DeviceOfflineError, DeviceTimeoutError } from '../errors.js';
-import type { ByteTransport } from '../transports/types.js';
+import { attachTransport, detachTransport, type ByteTransport } from '../transports/types.js';
 import { Mutex } from '../util/mutex.js';
 import { Waitress } from '../util/waitress.js';
 import type { Clock } from '../../edge/util/clock.js';
@@ -93,35 +93,25 @@ export class ProfileDriver extends DriverEmitter implements DeviceDriver {
   async open(): Promise<void> {
     if (this.opened) return;
     this.opened = true;
-    this.transport.on('data', this.onData);
-    this.transport.on('up', this.onUp);
-    this.transport.on('down', this.onDown);
     if (this.tracked) this.emit('state', { tracked: true });
     else {
       this.pollTimer = setInterval(() => void this.poll(), this.opts.pollSeconds * 1000);
       this.pollTimer.unref?.();
     }
-    this.transport.start();
-    if (this.transport.isUp) this.onUp();
+    attachTransport(this.transport, { data: this.onData, up: this.onUp, down: this.onDown });
   }
 
   async close(): Promise<void> {
     if (!this.opened) return;
     this.opened = false;
     clearInterval(this.pollTimer);
-    this.transport.off('data', this.onData);
-    this.transport.off('up', this.onUp);
-    this.transport.off('down', this.onDown);
+    detachTransport(this.transport, { data: this.onData, up: this.onUp, down: this.onDown });
     this.waitress.rejectAll((cmd) => new DeviceOfflineError(this.device, cmd));
     await this.transport.stop();
   }
 
   async execute(command: string, args: Record<string, unknown>): Promise<StatePatch> {
-    const spec = this.commands.get(command);
-    if (!spec) throw new DeviceError('unsupported', this.device, command, `this panel profile has no command "${command}"`);
-    const parsed = spec.args.safeParse(args);
-    if (!parsed.success) throw new DeviceError('invalid-args', this.device, command, parsed.error.message);
-    const a = parsed.data;
+    const a = parseCommand(this.commands, this.device, 'this panel profile', command, args);
     const p = this.profile;
     switch (command) {
       case 'power':

@@ -54,3 +54,29 @@ export class TransportEmitter extends EventEmitter {
     return super.emit(event, ...args);
   }
 }
+
+/** The listeners a driver puts on its byte transport (`data` left out by send-only drivers). */
+export interface TransportListeners {
+  data?: (chunk: Buffer) => void;
+  up: () => void;
+  down: (error: Error | undefined) => void;
+}
+
+/**
+ * How a driver takes its transport: listen, start it, and report `up` at once when it already is
+ * (a line shared with other devices, opened before this driver).
+ */
+export function attachTransport(transport: ByteTransport, l: TransportListeners): void {
+  if (l.data) transport.on('data', l.data);
+  transport.on('up', l.up);
+  transport.on('down', l.down);
+  transport.start();
+  if (transport.isUp) l.up();
+}
+
+/** Removes what attachTransport added; stopping the transport stays the owner's decision. */
+export function detachTransport(transport: ByteTransport, l: TransportListeners): void {
+  if (l.data) transport.off('data', l.data);
+  transport.off('up', l.up);
+  transport.off('down', l.down);
+}
