@@ -13,17 +13,15 @@
  * ~50 ms on the RDM6300). The driver emits one `card` event per presentation:
  * a UID seen again less than `debounceMs` after its previous frame is the
  * same presentation; after `debounceMs` without frames it is a new tap.
- * The reader is listen-only: every command is unsupported.
+ * The reader is listen-only: every command is unsupported. Transport,
+ * online state, debounce and malformed bytes: ../util/card-reader.ts.
  */
 import { z } from 'zod';
 import { cardReader, type Capability } from '../capabilities.js';
-import { DriverEmitter, type DeviceDriver, type DriverContext, type DriverDefinition, type StatePatch } from '../contract.js';
-import { DeviceError } from '../errors.js';
-import { attachTransport, detachTransport, type ByteTransport } from '../transports/types.js';
-import type { Clock } from '../../edge/util/clock.js';
-import type { Logger } from '../../edge/util/logger.js';
+import type { DriverContext, DriverDefinition } from '../contract.js';
+import { ByteCardReader } from '../util/card-reader.js';
 import { decodeCard } from './codec.js';
-import { EM4100_FORMATS, Em4100Framer, type Em4100Malformed } from './framer.js';
+import { EM4100_FORMATS, Em4100Framer, type Em4100FramerOutput } from './framer.js';
 
 export const em4100OptionsSchema = z
   .object({
@@ -39,92 +37,20 @@ export function em4100Capabilities(): Capability[] {
   return [cardReader()];
 }
 
-export class Em4100Driver extends DriverEmitter implements DeviceDriver {
-  private readonly transport: ByteTransport;
-  private readonly opts: Em4100Options;
-  private readonly device: string;
-  private readonly log: Logger;
-  private readonly clock: Clock;
-  private readonly framer: Em4100Framer;
-  /** UID -> monotonic ms of its latest frame, for debouncing. */
-  private readonly lastSeen = new Map<string, number>();
-  private opened = false;
-  private online: boolean | null = null;
+export class Em4100Driver extends ByteCardReader<Em4100FramerOutput> {
+  protected readonly framer: Em4100Framer;
+  private readonly format: Em4100Options['format'];
 
   constructor(ctx: DriverContext<Em4100Options>) {
-    super();
-    if (ctx.transport.type !== 'bytes') throw new Error(`${ctx.deviceId}: em4100 needs a byte transport (serial or tcp)`);
-    this.transport = ctx.transport.transport;
-    this.opts = ctx.options;
-    this.device = ctx.deviceId;
-    this.clock = ctx.clock;
-    this.log = ctx.logger.child({ ns: 'drv:em4100', device: ctx.deviceId });
+    super(ctx, 'em4100', 'an EM4100 card reader', 'frame');
     this.framer = new Em4100Framer(ctx.options.format);
+    this.format = ctx.options.format;
   }
 
-  async open(): Promise<void> {
-    if (this.opened) return;
-    this.opened = true;
-    attachTransport(this.transport, { data: this.onData, up: this.onUp, down: this.onDown });
-  }
-
-  async close(): Promise<void> {
-    if (!this.opened) return;
-    this.opened = false;
-    detachTransport(this.transport, { data: this.onData, up: this.onUp, down: this.onDown });
-    await this.transport.stop();
-    this.framer.reset();
-    this.lastSeen.clear();
-    this.online = null;
-  }
-
-  async execute(command: string, _args: Record<string, unknown>): Promise<StatePatch> {
-    throw new DeviceError('unsupported', this.device, command, 'an EM4100 card reader takes no commands');
-  }
-
-  private readonly onUp = (): void => {
-    if (this.online === true) return;
-    this.online = true;
-    this.log.info({ transport: this.transport.description }, 'card reader connected');
-    this.emit('online', true);
-  };
-
-  private readonly onDown = (error: Error | undefined): void => {
-    this.framer.reset(); // a frame cut by the outage must not join bytes after it
-    if (this.online === false) return;
-    this.online = false;
-    const reason = error ? error.message : 'transport closed';
-    this.log.warn({ transport: this.transport.description, reason }, 'card reader disconnected');
-    this.emit('online', false, reason);
-  };
-
-  private readonly onData = (chunk: Buffer): void => {
-    try {
-      for (const out of this.framer.push(chunk)) {
-        if (out.type === 'frame') this.onCard(out.data);
-        else this.malformed(out);
-      }
-    } catch (e) {
-      // The framer never throws; a listener of ours might. Never let it reach the transport.
-      this.log.error({ err: e instanceof Error ? e.message : String(e) }, 'card frame handling failed');
-    }
-  };
-
-  private onCard(data: Buffer): void {
-    const card = decodeCard(data);
-    const now = this.clock.monotonic();
-    for (const [uid, seen] of this.lastSeen) if (now - seen >= this.opts.debounceMs) this.lastSeen.delete(uid);
-    const repeat = this.lastSeen.has(card.uid);
-    this.lastSeen.set(card.uid, now);
-    if (repeat) return;
-    this.log.debug({ uid: card.uid }, 'card presented');
-    this.emit('card', { uid: card.uid, number: card.number, format: this.opts.format, ts: this.clock.now() });
-  }
-
-  private malformed(m: Em4100Malformed): void {
-    const detail = `${this.device}: ${m.reason} (${m.bytes} byte(s): ${m.sample.toString('hex')}${m.bytes > m.sample.length ? '...' : ''})`;
-    this.log.warn({ reason: m.reason, bytes: m.bytes, sample: m.sample.toString('hex') }, 'malformed data from card reader');
-    this.emit('malformed', detail);
+  protected handle(out: Em4100FramerOutput): void {
+    if (out.type !== 'frame') return this.malformedBytes(out);
+    const card = decodeCard(out.data);
+    this.report({ uid: card.uid, number: card.number, format: this.format });
   }
 }
 

@@ -16,14 +16,10 @@
  */
 import { z } from 'zod';
 import { cardReader, type Capability } from '../capabilities.js';
-import { DriverEmitter, type DeviceDriver, type DriverContext, type DriverDefinition, type StatePatch } from '../contract.js';
-import { DeviceError } from '../errors.js';
-import { attachTransport, detachTransport, type ByteTransport } from '../transports/types.js';
-import type { Clock } from '../../edge/util/clock.js';
-import type { Logger } from '../../edge/util/logger.js';
+import type { DriverContext, DriverDefinition } from '../contract.js';
+import { ByteCardReader } from '../util/card-reader.js';
 import { decodeUidLine } from './codec.js';
-import { CardDebouncer } from './debounce.js';
-import { UID_TERMINATORS, UidLineFramer, type UidLineMalformed } from './framer.js';
+import { UID_TERMINATORS, UidLineFramer, type UidFramerOutput } from './framer.js';
 
 /** `format` of the card events of this driver. */
 export const UID_READER_FORMAT = 'iso14443';
@@ -48,98 +44,25 @@ export function uidReaderCapabilities(): Capability[] {
   return [cardReader()];
 }
 
-export class UidReaderDriver extends DriverEmitter implements DeviceDriver {
-  private readonly transport: ByteTransport;
+export class UidReaderDriver extends ByteCardReader<UidFramerOutput> {
+  protected readonly framer: UidLineFramer;
   private readonly opts: UidReaderOptions;
-  private readonly device: string;
-  private readonly log: Logger;
-  private readonly clock: Clock;
-  private readonly framer: UidLineFramer;
-  private readonly debouncer: CardDebouncer;
-  private opened = false;
-  private online: boolean | null = null;
 
   constructor(ctx: DriverContext<UidReaderOptions>) {
-    super();
-    if (ctx.transport.type !== 'bytes') throw new Error(`${ctx.deviceId}: uid-reader needs a byte transport (serial or tcp)`);
-    this.transport = ctx.transport.transport;
+    super(ctx, 'uid-reader', 'a UID card reader', 'line');
     this.opts = ctx.options;
-    this.device = ctx.deviceId;
-    this.clock = ctx.clock;
-    this.log = ctx.logger.child({ ns: 'drv:uid-reader', device: ctx.deviceId });
     this.framer = new UidLineFramer(ctx.options.terminator);
-    this.debouncer = new CardDebouncer(ctx.options.debounceMs);
   }
 
-  async open(): Promise<void> {
-    if (this.opened) return;
-    this.opened = true;
-    attachTransport(this.transport, { data: this.onData, up: this.onUp, down: this.onDown });
-  }
-
-  async close(): Promise<void> {
-    if (!this.opened) return;
-    this.opened = false;
-    detachTransport(this.transport, { data: this.onData, up: this.onUp, down: this.onDown });
-    await this.transport.stop();
-    this.framer.reset();
-    this.debouncer.clear();
-    this.online = null;
-  }
-
-  async execute(command: string, _args: Record<string, unknown>): Promise<StatePatch> {
-    throw new DeviceError('unsupported', this.device, command, 'a UID card reader takes no commands');
-  }
-
-  private readonly onUp = (): void => {
-    if (this.online === true) return;
-    this.online = true;
-    this.log.info({ transport: this.transport.description }, 'card reader connected');
-    this.emit('online', true);
-  };
-
-  private readonly onDown = (error: Error | undefined): void => {
-    this.framer.reset(); // a line cut by the outage must not join bytes after it
-    if (this.online === false) return;
-    this.online = false;
-    const reason = error ? error.message : 'transport closed';
-    this.log.warn({ transport: this.transport.description, reason }, 'card reader disconnected');
-    this.emit('online', false, reason);
-  };
-
-  private readonly onData = (chunk: Buffer): void => {
-    try {
-      for (const out of this.framer.push(chunk)) {
-        if (out.type === 'line') this.onLine(out.text);
-        else this.malformedBytes(out);
-      }
-    } catch (e) {
-      // The framer and codec never throw; a listener of ours might. Never let it reach the transport.
-      this.log.error({ err: e instanceof Error ? e.message : String(e) }, 'card line handling failed');
-    }
-  };
-
-  private onLine(text: string): void {
-    const read = decodeUidLine(text, this.opts);
+  protected handle(out: UidFramerOutput): void {
+    if (out.type !== 'line') return this.malformedBytes(out);
+    const read = decodeUidLine(out.text, this.opts);
     if (!read.ok) {
       this.log.warn({ reason: read.reason }, 'malformed line from card reader');
       this.emit('malformed', `${this.device}: ${read.reason}`);
       return;
     }
-    if (!this.debouncer.accept(read.uid, this.clock.monotonic())) return;
-    this.log.debug({ uid: read.uid }, 'card presented');
-    this.emit('card', {
-      uid: read.uid,
-      ...(read.number !== undefined ? { number: read.number } : {}),
-      format: UID_READER_FORMAT,
-      ts: this.clock.now(),
-    });
-  }
-
-  private malformedBytes(m: UidLineMalformed): void {
-    const detail = `${this.device}: ${m.reason} (${m.bytes} byte(s): ${m.sample.toString('hex')}${m.bytes > m.sample.length ? '...' : ''})`;
-    this.log.warn({ reason: m.reason, bytes: m.bytes, sample: m.sample.toString('hex') }, 'malformed data from card reader');
-    this.emit('malformed', detail);
+    this.report({ uid: read.uid, ...(read.number !== undefined ? { number: read.number } : {}), format: UID_READER_FORMAT });
   }
 }
 

@@ -28,7 +28,7 @@ import { Backoff } from '../transports/backoff.js';
 import type { GpioBackend, GpioInput } from '../transports/gpio.js';
 import type { Clock } from '../../edge/util/clock.js';
 import type { Logger } from '../../edge/util/logger.js';
-import { CardDebouncer } from '../uid-reader/debounce.js';
+import { CardDebouncer } from '../util/card-debounce.js';
 import { decodeWiegand, formatBits, WIEGAND_FORMATS } from './codec.js';
 import { DEFAULT_TIMING, WiegandDecoder, type WiegandDecoderOutput, type WiegandLine } from './decoder.js';
 
