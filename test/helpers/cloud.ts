@@ -157,3 +157,15 @@ export class CloudDb {
     this.db.close();
   }
 }
+
+/** The fields of the technician API's JSON answers that tests read (docs/sync.md, "The cloud: technicians, scope, API"). */
+export interface CloudApiAnswer {
+  id: string;
+  status?: string;
+  rooms?: Array<{ roomId: string; online: boolean }>;
+  devices?: Array<{ deviceId: string; online: boolean }>;
+  entries?: Array<Record<string, unknown>>;
+  error?: { code: string; message: string };
+  result?: { records?: unknown[]; [key: string]: unknown };
+  [key: string]: unknown;
+}

@@ -39,7 +39,7 @@ import { DEMO_TEACHERS } from '../../edge/lessons/demo-data.js';
 import type { LessonOccurrence } from '../../edge/lessons/types.js';
 import { ACKED_SEQ_KEY } from '../../edge/privacy/retention.js';
 import { hashPassword } from '../../edge/security/passwords.js';
-import { CloudDb, startCloudProcess, type CloudProcess } from '../helpers/cloud.js';
+import { CloudDb, startCloudProcess, type CloudApiAnswer, type CloudProcess } from '../helpers/cloud.js';
 import { CLI } from '../helpers/cli.js';
 import { edgeApi, pastSchoolDay, refreshSensor, SettableClock, sleep, startDemoRoom, tap, until, type DemoRoom } from '../helpers/demo-room.js';
 import { freePort, startDistrictBroker, type DistrictBroker } from '../helpers/mosquitto.js';
@@ -108,13 +108,13 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-async function cloudApi(method: 'GET' | 'POST', path: string, body?: object): Promise<{ status: number; json: any }> {
+async function cloudApi(method: 'GET' | 'POST', path: string, body?: object): Promise<{ status: number; json: CloudApiAnswer }> {
   const r = await fetch(`http://127.0.0.1:${cloud.apiPort}${path}`, {
     method,
     headers: { authorization: WANG, ...(body ? { 'content-type': 'application/json' } : {}) },
     body: body ? JSON.stringify(body) : undefined,
   });
-  return { status: r.status, json: await r.json() };
+  return { status: r.status, json: (await r.json()) as CloudApiAnswer };
 }
 
 const summary = (room: DemoRoom, lessonId: string) => room.svc.classroom.attendance.summary(lessonId);
@@ -273,7 +273,7 @@ describe('acceptance: two rooms, a school day, a cloud outage, a remote command 
     const refused = await cloudApi('POST', `/api/rooms/${ROOM_B}/commands?wait=5000`, { command: 'device.command', args: { device: 'panel', command: 'volume', args: { level: 0 } } });
     expect(refused.status).toBe(403);
     expect(refused.json.error).toMatchObject({ code: 'forbidden' });
-    expect(refused.json.error.message).toMatch(/outside the scope of wang/);
+    expect(refused.json.error!.message).toMatch(/outside the scope of wang/);
 
     await teach(5);
 

@@ -8,6 +8,7 @@
  * the room after it expired is not run; a redelivered command is run once;
  * both audits show what happened.
  */
+import type { CloudApiAnswer } from '../helpers/cloud.js';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,13 +59,13 @@ cloud:
   return s;
 }
 
-async function api(method: 'GET' | 'POST', path: string, auth: string, body?: object): Promise<{ status: number; json: any }> {
+async function api(method: 'GET' | 'POST', path: string, auth: string, body?: object): Promise<{ status: number; json: CloudApiAnswer }> {
   const r = await fetch(`http://127.0.0.1:${cloud.apiPort}${path}`, {
     method,
     headers: { authorization: auth, ...(body ? { 'content-type': 'application/json' } : {}) },
     body: body ? JSON.stringify(body) : undefined,
   });
-  return { status: r.status, json: await r.json() };
+  return { status: r.status, json: (await r.json()) as CloudApiAnswer };
 }
 
 function edgeAudit(): Array<{ actor: string; role: string; action: string; target: string; result: string; args: string }> {
@@ -104,7 +105,7 @@ afterAll(async () => {
 
 describe('technicians\' remote commands over mosquitto', () => {
   it('device.command through the HTTP API reaches the panel and the result comes back; both audits show it', async () => {
-    await waitFor(async () => (await api('GET', '/api/rooms', WANG)).json.rooms?.some((r: { roomId: string; online: boolean }) => r.roomId === ROOM && r.online), 10_000, 'the room online in the cloud');
+    await waitFor(async () => (await api('GET', '/api/rooms', WANG)).json.rooms?.some((r) => r.roomId === ROOM && r.online) === true, 10_000, 'the room online in the cloud');
     const r = await api('POST', `/api/rooms/${ROOM}/commands?wait=15000`, WANG, { command: 'device.command', args: { device: 'panel', command: 'power', args: { on: true } } });
     expect(r.status).toBe(200);
     expect(r.json).toMatchObject({ status: 'ok', technician: 'wang', roomId: ROOM, result: { state: { power: 'on' } } });
@@ -121,7 +122,7 @@ describe('technicians\' remote commands over mosquitto', () => {
     const got = await api('GET', `/api/commands/${r.json.id}`, WANG);
     expect(got.json.status).toBe('ok');
     const devices = await api('GET', `/api/rooms/${ROOM}/devices`, WANG);
-    await waitFor(async () => (await api('GET', `/api/rooms/${ROOM}/devices`, WANG)).json.devices?.some((d: { deviceId: string; online: boolean }) => d.deviceId === 'panel' && d.online), 10_000, 'panel telemetry');
+    await waitFor(async () => (await api('GET', `/api/rooms/${ROOM}/devices`, WANG)).json.devices?.some((d) => d.deviceId === 'panel' && d.online) === true, 10_000, 'panel telemetry');
     expect(devices.status).toBe(200);
     // The fleet page (Basic credentials, as a browser sends them) shows the room online.
     const fleet = await fetch(`http://127.0.0.1:${cloud.apiPort}/fleet`, { headers: { authorization: `Basic ${Buffer.from('wang:wang-token-0123456789').toString('base64')}` } });
@@ -134,10 +135,10 @@ describe('technicians\' remote commands over mosquitto', () => {
     const before = cloud.commands.counts.issued;
     const out = await api('POST', `/api/rooms/${OTHER}/commands`, WANG, { command: 'devices.list' });
     expect(out.status).toBe(403);
-    expect(out.json.error.message).toMatch(/outside the scope of wang/);
+    expect(out.json.error!.message).toMatch(/outside the scope of wang/);
     const role = await api('POST', `/api/rooms/${ROOM}/commands`, WANG, { command: 'service.restart' });
     expect(role.status).toBe(403);
-    expect(role.json.error.message).toBe('role technician may not run service.restart');
+    expect(role.json.error!.message).toBe('role technician may not run service.restart');
     expect(cloud.commands.counts.issued).toBe(before);
     const audit = (await api('GET', '/api/audit?limit=5', WANG)).json.entries as Array<{ roomId: string; outcome: string; detail: string }>;
     expect(audit.slice(0, 2).map((e) => [e.roomId, e.outcome])).toEqual([
@@ -192,7 +193,7 @@ describe('technicians\' remote commands over mosquitto', () => {
   it('an admin restarts the service: answered first, then the injected restart runs; logs.recent answers', async () => {
     const logs = await api('POST', `/api/rooms/${ROOM}/commands?wait=15000`, LI, { command: 'logs.recent', args: { limit: 20 } });
     expect(logs.json.status).toBe('ok');
-    expect(logs.json.result.records.length).toBeGreaterThan(0);
+    expect(logs.json.result!.records!.length).toBeGreaterThan(0);
     expect(restarts).toEqual([]);
     const r = await api('POST', `/api/rooms/${ROOM}/commands?wait=15000`, LI, { command: 'service.restart' });
     expect(r.json).toMatchObject({ status: 'ok', result: { restarting: true } });
