@@ -104,6 +104,19 @@ export class GuardedConnection extends Duplex {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.forward(chunk, cb);
+  }
+
+  /**
+   * Chunks buffered while the stream was corked (mqtt-packet corks around every
+   * packet it writes and uncorks on the next tick), e.g. the PUBACKs of one group
+   * commit: one write, so one syscall, instead of one per packet.
+   */
+  override _writev(chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void): void {
+    this.forward(chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((c) => c.chunk)), cb);
+  }
+
+  private forward(chunk: Buffer, cb: (err?: Error | null) => void): void {
     if (this.inner.destroyed) return cb(new Error('connection closed'));
     if (this.inner.write(chunk)) return cb();
     const done = () => {

@@ -102,6 +102,29 @@ describe('GuardedConnection', () => {
     expect(g.remoteAddress).toBe('10.0.0.9');
   });
 
+  it('hands packets written while corked (a group commit\'s PUBACKs) to the inner stream in one write, in order', async () => {
+    const { Duplex, Writable } = await import('node:stream');
+    const writes: Buffer[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        writes.push(chunk);
+        cb();
+      },
+    });
+    const g = new GuardedConnection(Duplex.from({ readable: new PassThrough(), writable: sink }), { maxPacketBytes: 100, remoteAddress: 'x', onViolation: () => undefined });
+    const pubacks = [1, 2, 3, 4].map((id) => Buffer.from([0x40, 0x02, 0x00, id]));
+    g.cork();
+    for (const p of pubacks) g.write(p);
+    expect(writes).toHaveLength(0);
+    g.uncork();
+    await new Promise((r) => setImmediate(r));
+    expect(writes).toHaveLength(1);
+    expect(writes[0]).toEqual(Buffer.concat(pubacks));
+    g.write(Buffer.from([0xd0, 0x00]));
+    await new Promise((r) => setImmediate(r));
+    expect(writes).toHaveLength(2);
+  });
+
   it('destroys itself and the inner stream on an oversized packet, reporting it once', async () => {
     const inner = new PassThrough();
     const violations: Error[] = [];
