@@ -5,6 +5,12 @@
  *
  * - Each item runs inside its own SAVEPOINT: an item that throws is rolled
  *   back alone and its promise rejected; its batch-mates still commit.
+ *   Items enqueued as `rerunnable` (their function has no effect outside the
+ *   transaction, so running it again is harmless) share one SAVEPOINT per run
+ *   of consecutive such items: two statements per run instead of two per item
+ *   (at saturation a third of an event's store time). If one of them throws,
+ *   the shared savepoint is rolled back and that run's items are run again,
+ *   each in its own savepoint, so the outcome is the same as above.
  * - Promises resolve only AFTER the COMMIT returned (synchronous=FULL: the
  *   data is on disk), so a caller may acknowledge (QoS 1 PUBACK) then.
  * - If the COMMIT fails (disk full, I/O error), or SQLite aborts the whole
@@ -28,6 +34,8 @@ export interface GroupCommitOptions {
   monotonic: () => number;
   /** A COMMIT slower than this is logged at warn level (a failing disk shows here first). */
   slowCommitMs?: number;
+  /** Called after each successful COMMIT, before the writes' promises settle (outside the transaction). */
+  afterCommit?: () => void;
 }
 
 export interface GroupCommitCounters {
@@ -45,6 +53,16 @@ interface Item {
   /** Runs the write work; returns the thunk that resolves the caller's promise after COMMIT. */
   run: () => () => void;
   reject: (err: unknown) => void;
+  /** May run more than once (see the module comment): shares a savepoint with its neighbours. */
+  rerunnable: boolean;
+}
+
+export interface EnqueueOptions {
+  /**
+   * The work has no effect outside its transaction (no I/O, no state that a
+   * second run would see), so it may be run again after a batch-mate failed.
+   */
+  rerunnable?: boolean;
 }
 
 function isThenable(v: unknown): boolean {
@@ -62,7 +80,10 @@ export class GroupCommit {
   private running = false;
   private closed = false;
   private drainWaiters: Array<() => void> = [];
-  private readonly stmt: Record<'begin' | 'commit' | 'rollback' | 'savepoint' | 'release' | 'rollbackTo', Database.Statement>;
+  private readonly stmt: Record<
+    'begin' | 'commit' | 'rollback' | 'savepoint' | 'release' | 'rollbackTo' | 'chunk' | 'chunkRelease' | 'chunkRollbackTo',
+    Database.Statement
+  >;
   private readonly counters: GroupCommitCounters = { commits: 0, failedBatches: 0, committedItems: 0, failedItems: 0 };
 
   constructor(private readonly opts: GroupCommitOptions) {
@@ -81,6 +102,9 @@ export class GroupCommit {
       savepoint: db.prepare('SAVEPOINT group_item'),
       release: db.prepare('RELEASE group_item'),
       rollbackTo: db.prepare('ROLLBACK TO group_item'),
+      chunk: db.prepare('SAVEPOINT group_chunk'),
+      chunkRelease: db.prepare('RELEASE group_chunk'),
+      chunkRollbackTo: db.prepare('ROLLBACK TO group_chunk'),
     };
   }
 
@@ -93,7 +117,7 @@ export class GroupCommit {
   }
 
   /** Queues synchronous write work; resolves with its result after the batch committed. */
-  enqueue<T>(work: () => T): Promise<T> {
+  enqueue<T>(work: () => T, options: EnqueueOptions = {}): Promise<T> {
     if (this.closed) {
       return Promise.reject(new StoreError('closed', `store ${this.opts.file} is closed; write refused`));
     }
@@ -107,6 +131,7 @@ export class GroupCommit {
           return () => resolve(value);
         },
         reject,
+        rerunnable: options.rerunnable === true,
       });
       this.schedule();
     });
@@ -197,38 +222,67 @@ export class GroupCommit {
     }
     const done: Array<() => void> = [];
     const failed: Array<{ item: Item; err: unknown }> = [];
+    // Items [chunkStart, i) ran inside the open shared savepoint `group_chunk` (-1: none open).
+    let chunkStart = -1;
+    let chunkDone = 0;
+    const closeChunk = (): void => {
+      if (chunkStart < 0) return;
+      this.stmt.chunkRelease.run();
+      chunkStart = -1;
+    };
     for (let i = 0; i < batch.length; i++) {
       const item = batch[i]!;
-      try {
-        this.stmt.savepoint.run();
-        const settle = item.run();
-        this.stmt.release.run();
-        done.push(settle);
-      } catch (err) {
-        if (this.opts.db.inTransaction) {
+      if (item.rerunnable) {
+        if (chunkStart < 0) {
           try {
-            this.stmt.rollbackTo.run();
-            this.stmt.release.run();
-            failed.push({ item, err });
-            logger.warn({ err: errorMessage(err), file }, 'store write failed; only that write was rolled back');
-            continue;
+            this.stmt.chunk.run();
+          } catch (err) {
+            this.abortBatch(batch, i, failed, err, false);
+            return;
+          }
+          chunkStart = i;
+          chunkDone = done.length;
+        }
+        try {
+          done.push(item.run());
+          continue;
+        } catch (err) {
+          if (!this.opts.db.inTransaction) {
+            this.abortBatch(batch, i, failed, err);
+            return;
+          }
+          // Undo the run so far, then replay it one savepoint per item (below); the item that
+          // failed runs again there and, failing again, is rolled back alone.
+          const from = chunkStart;
+          try {
+            this.stmt.chunkRollbackTo.run();
+            this.stmt.chunkRelease.run();
           } catch (rollbackErr) {
             logger.error({ err: errorMessage(rollbackErr), file }, 'store savepoint rollback failed');
+            this.abortBatch(batch, i, failed, err);
+            return;
           }
+          chunkStart = -1;
+          done.length = chunkDone;
+          for (let j = from; j <= i; j++) {
+            if (!this.runAlone(batch, j, done, failed)) return;
+          }
+          continue;
         }
-        // SQLite rolled back the whole transaction (SQLITE_FULL, SQLITE_IOERR, ...): nothing of
-        // this batch is written. Items that had not run yet go back to the head of the queue.
-        item.reject(err);
-        this.counters.failedItems++;
-        this.queue.unshift(...batch.slice(i + 1));
-        this.failBatch(
-          batch.slice(0, i),
-          failed,
-          err,
-          `store ${file}: the group transaction was aborted by SQLite while running write ${i + 1} of ${batch.length}`,
-        );
+      }
+      try {
+        closeChunk();
+      } catch (err) {
+        this.abortBatch(batch, i, failed, err, false);
         return;
       }
+      if (!this.runAlone(batch, i, done, failed)) return;
+    }
+    try {
+      closeChunk();
+    } catch (err) {
+      this.abortBatch(batch, batch.length, failed, err, false);
+      return;
     }
     try {
       this.stmt.commit.run();
@@ -243,8 +297,65 @@ export class GroupCommit {
     if (ms > (this.opts.slowCommitMs ?? 500)) {
       logger.warn({ file, ms: Math.round(ms), items: done.length }, 'slow store commit');
     }
+    try {
+      this.opts.afterCommit?.();
+    } catch (err) {
+      logger.error({ err: errorMessage(err), file }, 'after-commit hook failed');
+    }
     for (const settle of done) settle();
     for (const f of failed) f.item.reject(f.err);
+  }
+
+  /**
+   * Runs batch[i] in its own savepoint. Returns false when SQLite aborted the
+   * whole transaction (the batch has then been failed and the rest requeued).
+   */
+  private runAlone(batch: Item[], i: number, done: Array<() => void>, failed: Array<{ item: Item; err: unknown }>): boolean {
+    const { logger, file } = this.opts;
+    const item = batch[i]!;
+    try {
+      this.stmt.savepoint.run();
+      const settle = item.run();
+      this.stmt.release.run();
+      done.push(settle);
+      return true;
+    } catch (err) {
+      if (this.opts.db.inTransaction) {
+        try {
+          this.stmt.rollbackTo.run();
+          this.stmt.release.run();
+          failed.push({ item, err });
+          logger.warn({ err: errorMessage(err), file }, 'store write failed; only that write was rolled back');
+          return true;
+        } catch (rollbackErr) {
+          logger.error({ err: errorMessage(rollbackErr), file }, 'store savepoint rollback failed');
+        }
+      }
+      this.abortBatch(batch, i, failed, err);
+      return false;
+    }
+  }
+
+  /**
+   * SQLite rolled back the whole transaction (SQLITE_FULL, SQLITE_IOERR, ...) while
+   * batch[i] ran: nothing of this batch is written. batch[i] is rejected with the
+   * error, the items before it are failed, the items after it go back to the head
+   * of the queue.
+   */
+  private abortBatch(batch: Item[], i: number, failed: Array<{ item: Item; err: unknown }>, err: unknown, itemRan = true): void {
+    const item = batch[i];
+    if (item && itemRan) {
+      item.reject(err);
+      this.counters.failedItems++;
+      this.queue.unshift(...batch.slice(i + 1));
+    } else {
+      this.queue.unshift(...batch.slice(i));
+    }
+    const what =
+      item && itemRan
+        ? `store ${this.opts.file}: the group transaction was aborted by SQLite while running write ${i + 1} of ${batch.length}`
+        : `store ${this.opts.file}: a savepoint of the group transaction failed after ${i} of ${batch.length} writes`;
+    this.failBatch(batch.slice(0, i), failed, err, what);
   }
 
   /**

@@ -93,6 +93,7 @@ export class OutboxPolicy {
   private ackedSeen = 0;
   private bytes = 0;
   private level = 0;
+  private levelDue = false;
   private readonly lastLogged = new Map<string, number>();
   private dropped: Record<string, DroppedCount> = {};
 
@@ -129,18 +130,24 @@ export class OutboxPolicy {
    * enters the log. A refused event is counted (committed with the write).
    */
   admit(e: AppendEvent, payloadText: string): boolean {
+    if (!DROPPABLE_STREAMS.has(e.stream)) {
+      // Always admitted: count its bytes; the alert levels are checked once per commit
+      // (afterCommit), not with three queries per event. A write rolled back after this
+      // leaves its bytes counted until the next recount (an estimate, on the safe side).
+      this.bytes += Buffer.byteLength(payloadText);
+      this.levelDue = true;
+      return true;
+    }
     this.sync();
     const before = this.fill();
     let ok = true;
-    if (DROPPABLE_STREAMS.has(e.stream)) {
-      const step = DOWNSAMPLE_STEPS.find((s) => before >= s.fill);
-      if (step) {
-        const key = keyOf(e);
-        const last = this.lastLogged.get(key);
-        ok = step.everyMs !== Number.POSITIVE_INFINITY && (last === undefined || Math.abs(e.ts - last) >= step.everyMs);
-      }
-      if (ok) this.lastLogged.set(keyOf(e), e.ts);
+    const step = DOWNSAMPLE_STEPS.find((s) => before >= s.fill);
+    if (step) {
+      const key = keyOf(e);
+      const last = this.lastLogged.get(key);
+      ok = step.everyMs !== Number.POSITIVE_INFINITY && (last === undefined || Math.abs(e.ts - last) >= step.everyMs);
     }
+    if (ok) this.lastLogged.set(keyOf(e), e.ts);
     if (!ok) {
       const d = (this.dropped[e.stream] ??= { count: 0, firstTs: e.ts, lastTs: e.ts });
       d.count++;
@@ -151,6 +158,14 @@ export class OutboxPolicy {
     this.bytes += Buffer.byteLength(payloadText);
     this.checkLevel();
     return true;
+  }
+
+  /** After each group commit: checks the alert levels if events were admitted since the last check. */
+  afterCommit(): void {
+    if (!this.levelDue) return;
+    this.levelDue = false;
+    this.sync();
+    this.checkLevel();
   }
 
   /**

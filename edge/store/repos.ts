@@ -83,18 +83,23 @@ export class DomainRepos {
   private readonly insertAudit: Database.Statement<[string, string, string, string, string, string, string | null, number]>;
   private readonly findDup: Record<'card_taps' | 'sensor_readings' | 'behaviour_events', Database.Statement<[string], { id: number; seq: number }>>;
 
-  /** The earlier write with this dedup key, if any. */
-  private duplicate(table: keyof DomainRepos['findDup'], key: string | undefined): Recorded | undefined {
-    if (key === undefined) return undefined;
-    const row = this.findDup[table].get(key);
-    return row ? { id: row.id, seq: row.seq, duplicate: true } : undefined;
+  /**
+   * The earlier write with this dedup key, after an insert that the key's UNIQUE
+   * constraint turned into a no-op (`ON CONFLICT DO NOTHING`: one index probe for
+   * the common new message instead of a lookup before every insert).
+   */
+  private duplicate(table: keyof DomainRepos['findDup'], key: string | undefined): Recorded {
+    const row = key === undefined ? undefined : this.findDup[table].get(key);
+    if (!row) throw new Error(`${table}: insert ignored but no row holds dedup key ${String(key)}`);
+    return { id: row.id, seq: row.seq, duplicate: true };
   }
 
   constructor(db: Database.Database) {
-    this.insertCardTap = db.prepare('INSERT INTO card_taps (reader, uid, number, ts, lesson_id, dedup_key) VALUES (?, ?, ?, ?, ?, ?)');
-    this.insertReading = db.prepare('INSERT INTO sensor_readings (device, metric, value, unit, ts, dedup_key) VALUES (?, ?, ?, ?, ?, ?)');
+    this.insertCardTap = db.prepare('INSERT INTO card_taps (reader, uid, number, ts, lesson_id, dedup_key) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING');
+    this.insertReading = db.prepare('INSERT INTO sensor_readings (device, metric, value, unit, ts, dedup_key) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING');
     this.insertBehaviour = db.prepare(
-      'INSERT INTO behaviour_events (source, kind, student_id, payload, ts, lesson_id, dedup_key) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      'INSERT INTO behaviour_events (source, kind, student_id, payload, ts, lesson_id, dedup_key) VALUES (?, ?, ?, ?, ?, ?, ?) ' +
+        'ON CONFLICT (dedup_key) DO NOTHING',
     );
     const find = (table: string, stream: string) =>
       db.prepare<[string], { id: number; seq: number }>(
@@ -108,28 +113,26 @@ export class DomainRepos {
   }
 
   cardTap(append: Append, t: CardTapInput): Recorded {
-    const dup = this.duplicate('card_taps', t.dedupKey);
-    if (dup) return dup;
-    const id = Number(this.insertCardTap.run(t.reader, t.uid, t.number ?? null, t.ts, t.lessonId ?? null, t.dedupKey ?? null).lastInsertRowid);
+    const ins = this.insertCardTap.run(t.reader, t.uid, t.number ?? null, t.ts, t.lessonId ?? null, t.dedupKey ?? null);
+    if (ins.changes === 0) return this.duplicate('card_taps', t.dedupKey);
+    const id = Number(ins.lastInsertRowid);
     const payload = { reader: t.reader, uid: t.uid, number: t.number ?? null, lessonId: t.lessonId ?? null };
     return { id, seq: append({ stream: 'card', type: 'tap', entityId: id, payload, ts: t.ts }) };
   }
 
   reading(append: Append, r: ReadingInput): Recorded {
-    const dup = this.duplicate('sensor_readings', r.dedupKey);
-    if (dup) return dup;
-    const id = Number(this.insertReading.run(r.device, r.metric, r.value, r.unit, r.ts, r.dedupKey ?? null).lastInsertRowid);
+    const ins = this.insertReading.run(r.device, r.metric, r.value, r.unit, r.ts, r.dedupKey ?? null);
+    if (ins.changes === 0) return this.duplicate('sensor_readings', r.dedupKey);
+    const id = Number(ins.lastInsertRowid);
     const payload = { device: r.device, metric: r.metric, value: r.value, unit: r.unit };
     return { id, seq: append({ stream: 'sensor', type: 'reading', entityId: id, payload, ts: r.ts }) };
   }
 
   behaviour(append: Append, b: BehaviourInput): Recorded {
-    const dup = this.duplicate('behaviour_events', b.dedupKey);
-    if (dup) return dup;
     const data = json(b.payload);
-    const id = Number(
-      this.insertBehaviour.run(b.source, b.kind, b.studentId ?? null, data, b.ts, b.lessonId ?? null, b.dedupKey ?? null).lastInsertRowid,
-    );
+    const ins = this.insertBehaviour.run(b.source, b.kind, b.studentId ?? null, data, b.ts, b.lessonId ?? null, b.dedupKey ?? null);
+    if (ins.changes === 0) return this.duplicate('behaviour_events', b.dedupKey);
+    const id = Number(ins.lastInsertRowid);
     const payload = {
       source: b.source,
       kind: b.kind,

@@ -13,7 +13,7 @@ import type { Logger } from '../util/logger.js';
 import { fileSizes, openDatabase } from './db.js';
 import { StoreError, errorMessage } from './errors.js';
 import { EventLog, type AppendEvent, type EventRow } from './event-log.js';
-import { GroupCommit, type GroupCommitCounters } from './group-commit.js';
+import { GroupCommit, type EnqueueOptions, type GroupCommitCounters } from './group-commit.js';
 import { migrate } from './migrations.js';
 import type { OutboxPolicy, OutboxStats } from './outbox.js';
 import {
@@ -32,6 +32,7 @@ import {
 export const DEFAULT_FLUSH_INTERVAL_MS = 4;
 export const DEFAULT_MAX_BATCH = 256;
 export const MAX_EVENTS_PER_READ = 10_000;
+const RERUNNABLE: EnqueueOptions = { rerunnable: true };
 
 export interface StoreOptions {
   /** File path, or ':memory:' for tests (no durability, no integrity check). */
@@ -69,8 +70,12 @@ export interface Store {
   /** Random id of this store file, created with it; a store recreated after corruption has a new one. */
   readonly storeId: string;
   readonly recovered: { movedTo: string; reason: string } | null;
-  /** Queue write work into the next group transaction; resolves with fn's result after COMMIT. */
-  write<T>(fn: (tx: Tx) => T): Promise<T>;
+  /**
+   * Queue write work into the next group transaction; resolves with fn's result after COMMIT.
+   * `rerunnable`: fn touches nothing but the transaction (see GroupCommit), so it may share
+   * a savepoint with its batch-mates and be run again if one of them fails.
+   */
+  write<T>(fn: (tx: Tx) => T, options?: EnqueueOptions): Promise<T>;
   recordCardTap(t: CardTapInput): Promise<Recorded>;
   recordReading(r: ReadingInput): Promise<Recorded>;
   recordBehaviour(b: BehaviourInput): Promise<Recorded>;
@@ -157,11 +162,12 @@ class SqliteStore implements Store {
       flushIntervalMs: opts.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS,
       maxBatch: opts.maxBatch ?? DEFAULT_MAX_BATCH,
       monotonic: () => opts.clock.monotonic(),
+      ...(outbox ? { afterCommit: () => outbox.afterCommit() } : {}),
     });
     opts.metrics?.eventLogLastSeq.set(this.log.lastSeq());
   }
 
-  write<T>(fn: (tx: Tx) => T): Promise<T> {
+  write<T>(fn: (tx: Tx) => T, options?: EnqueueOptions): Promise<T> {
     const appended: Array<{ stream: string; seq: number }> = [];
     let active = false;
     const tx: Tx = {
@@ -174,13 +180,14 @@ class SqliteStore implements Store {
       },
     };
     const committed = this.gc.enqueue(() => {
+      appended.length = 0; // a rerun starts afresh
       active = true;
       try {
         return fn(tx);
       } finally {
         active = false;
       }
-    });
+    }, options);
     const metrics = this.opts.metrics;
     if (!metrics) return committed;
     return committed.then((value) => {
@@ -196,21 +203,29 @@ class SqliteStore implements Store {
     });
   }
 
-  private record<I, R>(what: string, schema: z.ZodType<I>, input: unknown, run: (append: Tx['appendEvent'], v: I) => R): Promise<R> {
+  private record<I, R>(
+    what: string,
+    schema: z.ZodType<I>,
+    input: unknown,
+    run: (append: Tx['appendEvent'], v: I) => R,
+    options?: EnqueueOptions,
+  ): Promise<R> {
     const parsed = schema.safeParse(input);
     if (!parsed.success) {
       const err = invalid(what, parsed.error);
       this.logger.warn({ err: err.message }, 'store record rejected');
       return Promise.reject(err);
     }
-    return this.write((tx) => run(tx.appendEvent, parsed.data)).catch((err: unknown) => {
+    return this.write((tx) => run(tx.appendEvent, parsed.data), options).catch((err: unknown) => {
       if (err instanceof StoreError) throw err;
       throw new StoreError('write-failed', `${what} failed and was rolled back: ${errorMessage(err)}`, { cause: err });
     });
   }
 
   recordCardTap(t: CardTapInput): Promise<Recorded> {
-    return this.record('recordCardTap', cardTapInput, t, (append, v) => this.repos.cardTap(append, v));
+    // Rerunnable: a dedup lookup and two inserts. Sensor readings are not (the outbox's thinning
+    // remembers the last logged reading per device in memory, which a second run would see).
+    return this.record('recordCardTap', cardTapInput, t, (append, v) => this.repos.cardTap(append, v), RERUNNABLE);
   }
 
   recordReading(r: ReadingInput): Promise<Recorded> {
@@ -218,7 +233,7 @@ class SqliteStore implements Store {
   }
 
   recordBehaviour(b: BehaviourInput): Promise<Recorded> {
-    return this.record('recordBehaviour', behaviourInput, b, (append, v) => this.repos.behaviour(append, v));
+    return this.record('recordBehaviour', behaviourInput, b, (append, v) => this.repos.behaviour(append, v), RERUNNABLE);
   }
 
   recordAudit(a: AuditInput): Promise<Recorded> {

@@ -121,6 +121,58 @@ describe('group commit: failures stay contained', () => {
     expect(store.eventsAfter(0, 10).map((e) => e.seq)).toEqual([1, 2]);
   });
 
+  it('rerunnable writes share one savepoint; when one fails its run is replayed one by one and only it is rolled back', async () => {
+    store = openTest();
+    const runs = [0, 0, 0, 0, 0, 0];
+    const fails = new Set([2, 5]);
+    const rerunnable = new Set([0, 1, 3, 4, 5]);
+    const writes = runs.map((_, i) =>
+      store.write(
+        (tx) => {
+          runs[i]!++;
+          tx.db.prepare('INSERT INTO card_taps (reader, uid, ts) VALUES (?, ?, ?)').run('r', `UID${i}`, T0 + i);
+          tx.appendEvent({ stream: 'card', type: 'tap', payload: { i }, ts: T0 + i });
+          if (fails.has(i)) throw new Error(`write ${i} fails`);
+          return i;
+        },
+        { rerunnable: rerunnable.has(i) },
+      ),
+    );
+    const outcomes = await Promise.allSettled(writes);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'rejected']);
+    // 0 and 1 share a savepoint that write 2 (not rerunnable, its own savepoint) closes; 3, 4 and 5
+    // share the next one, so 5's failure replays 3 and 4 and runs 5 again, each alone.
+    expect(runs).toEqual([1, 1, 1, 2, 2, 2]);
+    expect(store.db.prepare('SELECT uid FROM card_taps ORDER BY id').pluck().all()).toEqual(['UID0', 'UID1', 'UID3', 'UID4']);
+    expect(store.eventsAfter(0, 10).map((e) => [e.seq, (JSON.parse(e.payload) as { i: number }).i])).toEqual([
+      [1, 0],
+      [2, 1],
+      [3, 3],
+      [4, 4],
+    ]);
+    expect(store.stats()).toMatchObject({ commits: 1, committedItems: 4, failedItems: 2 });
+  });
+
+  it('a rerunnable write that succeeds on its replay commits once', async () => {
+    store = openTest();
+    let firstRun = true;
+    const flaky = store.write(
+      (tx) => {
+        tx.appendEvent({ stream: 'device', type: 'x', payload: { flaky: true }, ts: T0 });
+        if (firstRun) {
+          firstRun = false;
+          throw new Error('transient');
+        }
+        return 'ok';
+      },
+      { rerunnable: true },
+    );
+    const mate = store.recordBehaviour({ source: 'kiosk', kind: 'praise', payload: { n: 1 }, ts: T0 });
+    await expect(flaky).resolves.toBe('ok');
+    await expect(mate).resolves.toMatchObject({ seq: 2 });
+    expect(store.eventsAfter(0, 10).map((e) => e.stream)).toEqual(['device', 'behaviour']);
+  });
+
   it('rejects a write function that returns a promise, and commits the others', async () => {
     store = openTest();
     const ok = store.recordReading(reading(1));
