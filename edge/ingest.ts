@@ -8,7 +8,7 @@
  * publisher stays connected. A store failure throws, so the broker
  * disconnects the publisher without a PUBACK and it redelivers later.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { z } from 'zod';
 import type { IngestHook, IngestResult } from './broker/broker.js';
 import type { DeviceSupervisor, TapSink } from './devices/supervisor.js';
@@ -51,13 +51,13 @@ export function createIngest(deps: IngestDeps): IngestHook {
     return { accept: false, reason };
   };
 
-  return async (principal, topic, payload) => {
-    const parsed = parseTopic(deps.roomId, topic);
+  return async (principal, topic, payload, parsedByBroker) => {
+    const parsed = parsedByBroker !== undefined ? parsedByBroker : parseTopic(deps.roomId, topic);
     // Same publisher, same topic, same bytes = the same message (a QoS 1 redelivery after a lost PUBACK).
     // The key starts with the message's own timestamp so that keys arrive in nearly ascending order:
     // the UNIQUE index then grows at its end instead of taking random page writes on every commit.
     const dedupKey = (ts: unknown) =>
-      `${String(typeof ts === 'number' && Number.isSafeInteger(ts) && ts >= 0 ? ts : 0).padStart(13, '0')}:${principal.username}:${createHash('sha256').update(topic).update('\0').update(payload).digest('base64url').slice(0, 24)}`;
+      `${String(typeof ts === 'number' && Number.isSafeInteger(ts) && ts >= 0 ? ts : 0).padStart(13, '0')}:${principal.username}:${hash('sha256', Buffer.concat([Buffer.from(`${topic}\0`), payload]), 'base64url').slice(0, 24)}`;
     if (!parsed) return reject('outside-room', topic, principal.username, 'topic outside this room');
     switch (parsed.kind) {
       case 'card': {

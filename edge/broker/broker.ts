@@ -26,7 +26,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Metrics } from '../metrics.js';
 import { MAX_PAYLOAD_BYTES } from '../schemas/bus.js';
-import { parseTopic } from '../schemas/topics.js';
+import { parseTopic, type ParsedTopic } from '../schemas/topics.js';
 import type { CredentialStore, Principal } from '../security/credentials.js';
 import type { Logger } from '../util/logger.js';
 import { canPublish, canSubscribe } from './acl.js';
@@ -42,7 +42,8 @@ export type IngestResult = { accept: true } | { accept: false; reason: string };
  * reconnect (nothing acknowledged is lost). A redelivery may repeat a message
  * that was stored but whose PUBACK was lost: ingest should be idempotent.
  */
-export type IngestHook = (p: Principal, topic: string, payload: Buffer) => Promise<IngestResult>;
+/** `parsed`: the topic as parseTopic(roomId, topic) read it (the broker has parsed it already). */
+export type IngestHook = (p: Principal, topic: string, payload: Buffer, parsed?: ParsedTopic | null) => Promise<IngestResult>;
 
 export interface BrokerListenOptions {
   tcp?: { port: number; hosts: string[] };
@@ -132,7 +133,8 @@ export function createBroker(opts: BrokerOptions): Broker {
         return done(null);
       }
       const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-      const kind = parseTopic(roomId, topic)?.kind ?? 'other';
+      const parsed = parseTopic(roomId, topic);
+      const kind = parsed?.kind ?? 'other';
       if (payload.length > maxPayloadBytes) {
         metrics.messagesRejected.inc({ topic: kind, reason: 'too-large' });
         log.warn({ username: principal.username, topic, bytes: payload.length, limit: maxPayloadBytes }, 'publish rejected: payload too large');
@@ -140,7 +142,7 @@ export function createBroker(opts: BrokerOptions): Broker {
         return done(null);
       }
       Promise.resolve()
-        .then(() => ingest(principal, topic, payload))
+        .then(() => ingest(principal, topic, payload, parsed))
         .then(
           (result) => {
             if (!result.accept) {
