@@ -42,7 +42,7 @@ export function applyPragmas(db: Database.Database, file: string): void {
   db.pragma('foreign_keys = ON');
   db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   db.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT_BYTES}`);
-  // Group commit runs every write in its own SAVEPOINT (group-commit.ts), so SQLite copies each page a
+  // Group commit runs writes inside SAVEPOINTs (group-commit.ts), so SQLite copies each page a
   // write touches first into the savepoint's sub-journal: with temp_store=FILE that is a pwrite() to a
   // temp file per page, ~8 per event. The sub-journal only serves ROLLBACK TO inside the open
   // transaction and never crash recovery (the WAL does that), so keeping it in memory changes no
