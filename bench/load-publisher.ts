@@ -108,6 +108,12 @@ async function connect(plan: LoadPlan, index: number): Promise<MqttClient> {
     client.once('error', reject);
     client.once('close', () => reject(new Error(`publisher ${index}: connection to ${plan.url} closed before CONNACK`)));
   });
+  // TCP_NODELAY, as both brokers set on their side: mqtt.js leaves Nagle on, and then a publish
+  // sent while the previous one is unacknowledged waits for the ACK that rides on its PUBACK, which
+  // put ~4 ms of the client's own making into the paced latencies of both systems (measured
+  // 2026-11-23: p50 at 1,000 events/s 8.0 ms -> 3.5 ms for the baseline).
+  const socket = client.stream as { setNoDelay?: (on: boolean) => unknown };
+  socket.setNoDelay?.(true);
   return client;
 }
 
