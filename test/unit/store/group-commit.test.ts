@@ -227,6 +227,22 @@ describe('group commit: failures stay contained', () => {
   });
 });
 
+describe('group commit: a transaction aborted inside a shared savepoint', () => {
+  it('rejects the rerunnable writes that ran, the failing one with its own error, and retries the rest', async () => {
+    store = openTest();
+    await store.recordBehaviour({ source: 'kiosk', kind: 'praise', payload: { n: 0 }, ts: T0 });
+    const pages = store.db.pragma('page_count', { simple: true }) as number;
+    store.db.pragma(`max_page_count = ${pages + 2}`);
+    const first = store.recordBehaviour({ source: 'kiosk', kind: 'praise', payload: { n: 1 }, ts: T0 + 1 });
+    const huge = store.recordBehaviour({ source: 'kiosk', kind: 'blob', payload: 'x'.repeat(200_000), ts: T0 + 2 });
+    const last = store.recordBehaviour({ source: 'kiosk', kind: 'praise', payload: { n: 3 }, ts: T0 + 3 });
+    await expect(huge).rejects.toMatchObject({ code: 'write-failed', message: /full/ });
+    await expect(first).rejects.toMatchObject({ code: 'commit-failed', message: /aborted by SQLite while running write 2 of 3/ });
+    await expect(last).resolves.toMatchObject({ seq: 2 });
+    expect(store.eventsAfter(0, 10).map((e) => (JSON.parse(e.payload) as { data: { n: number } }).data.n)).toEqual([0, 3]);
+  });
+});
+
 describe('group commit: re-entrancy and close', () => {
   it('never runs a batch re-entrantly: writes and flush() called from inside a write go to a later batch', async () => {
     store = openTest();
