@@ -14,7 +14,14 @@
  *   disconnect may have ended its readable side, so it is never reused.
  * - The outage is logged once (warn) and the return once (info); the retries
  *   in between are debug-level only.
+ * - Presence check: while up, the device path is stat()ed every
+ *   `presenceCheckMs` (default 2 s with the platform binding; off with an
+ *   injected one, whose paths are not files). A path that has disappeared
+ *   (USB adapter unplugged: udev removes /dev/ttyUSB0 and its by-id link) is
+ *   an outage even if the driver never signalled a hangup on the open fd,
+ *   which some USB-serial drivers, and under load a pty, fail to do.
  */
+import { stat } from 'node:fs/promises';
 import { SerialPortStream } from '@serialport/stream';
 // The package's exports map has no ESM types entry: resolve its typings as CommonJS.
 import type { BindingInterface } from '@serialport/bindings-interface' with { 'resolution-mode': 'require' };
@@ -35,6 +42,8 @@ export interface SerialTransportOptions {
   binding?: BindingInterface;
   /** Reconnect backoff (default 250 ms doubling to 10 s, ±20 % jitter). */
   reconnect?: { initialMs?: number; maxMs?: number };
+  /** Interval of the device path's presence check while up; 0: off (default: 2000, or 0 with an injected binding). */
+  presenceCheckMs?: number;
   logger?: Logger;
 }
 
@@ -59,6 +68,8 @@ export class SerialTransport extends TransportEmitter implements ByteTransport {
   /** Settles when the in-flight open attempt has finished (successfully or not). */
   private opening: Promise<void> | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
+  private presenceTimer: NodeJS.Timeout | undefined;
+  private readonly presenceCheckMs: number;
   private started = false;
   private up = false;
   /** `down` was emitted (and logged) for the current outage. */
@@ -71,6 +82,7 @@ export class SerialTransport extends TransportEmitter implements ByteTransport {
     this.description = `serial ${opts.path}@${opts.baudRate}`;
     this.backoff = new Backoff({ initialMs: opts.reconnect?.initialMs ?? 250, maxMs: opts.reconnect?.maxMs ?? 10_000 });
     this.log = (opts.logger ?? silentLogger()).child({ transport: this.description });
+    this.presenceCheckMs = opts.presenceCheckMs ?? (opts.binding ? 0 : 2000);
   }
 
   get isUp(): boolean {
@@ -87,6 +99,7 @@ export class SerialTransport extends TransportEmitter implements ByteTransport {
     this.started = false;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
+    this.stopPresenceCheck();
     await this.opening;
     const port = this.port;
     this.port = undefined;
@@ -177,6 +190,27 @@ export class SerialTransport extends TransportEmitter implements ByteTransport {
     else this.log.info('serial port open');
     this.outageReported = false;
     this.emit('up');
+    this.startPresenceCheck(port);
+  }
+
+  private startPresenceCheck(port: SerialPortStream): void {
+    this.stopPresenceCheck();
+    if (this.presenceCheckMs <= 0) return;
+    const timer = setInterval(() => {
+      stat(this.opts.path).then(
+        () => undefined,
+        (e: NodeJS.ErrnoException) => {
+          if (e.code === 'ENOENT' || e.code === 'ENODEV' || e.code === 'ENXIO') this.lost(port, new Error(`${this.opts.path} has disappeared (${e.code})`));
+        },
+      );
+    }, this.presenceCheckMs);
+    timer.unref();
+    this.presenceTimer = timer;
+  }
+
+  private stopPresenceCheck(): void {
+    if (this.presenceTimer) clearInterval(this.presenceTimer);
+    this.presenceTimer = undefined;
   }
 
   /** An open (or opening) port failed: drop it, report the outage, retry. */
@@ -184,6 +218,7 @@ export class SerialTransport extends TransportEmitter implements ByteTransport {
     if (port !== this.port || !this.started) return;
     if ((err as { canceled?: boolean }).canceled === true) return;
     if (!this.up && this.opening) return; // an open attempt in flight reports through its callback
+    this.stopPresenceCheck();
     this.port = undefined;
     void this.release(port);
     this.failed(err);

@@ -240,6 +240,34 @@ describe('SerialTransport (MockBinding)', () => {
     expect(t.isUp).toBe(true);
   });
 
+  it('goes down when the device path disappears although the open port never reported a hangup', async () => {
+    const { mkdtempSync, writeFileSync, unlinkSync, rmSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'serial-presence-'));
+    try {
+      // The mock's port path is a real file here, standing for /dev/ttyUSB0 and its by-id link.
+      const path = join(dir, 'ttyUSB0');
+      writeFileSync(path, '');
+      MockBinding.createPort(path, { record: true });
+      const t = make({ path, presenceCheckMs: 20 });
+      const downs: Array<Error | undefined> = [];
+      t.on('down', (e) => downs.push(e));
+      const up = nth(t, 'up');
+      t.start();
+      await up;
+      await new Promise((r) => setTimeout(r, 80));
+      expect(downs).toEqual([]); // present: checked a few times, nothing reported
+      const down = nth(t, 'down');
+      unlinkSync(path);
+      await down;
+      expect(t.isUp).toBe(false);
+      expect(downs.map((e) => e?.message)).toEqual([`${path} has disappeared (ENOENT)`]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('stop() closes the port, emits an orderly down and cancels retries', async () => {
     const t = make();
     const up = nth(t, 'up');
