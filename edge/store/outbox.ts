@@ -132,8 +132,9 @@ export class OutboxPolicy {
   admit(e: AppendEvent, payloadText: string): boolean {
     if (!DROPPABLE_STREAMS.has(e.stream)) {
       // Always admitted: count its bytes; the alert levels are checked once per commit
-      // (afterCommit), not with three queries per event. A write rolled back after this
-      // leaves its bytes counted until the next recount (an estimate, on the safe side).
+      // (afterCommit), not with three queries per event. A write rolled back after this, or
+      // replayed after a batch-mate failed (group-commit.ts), leaves its bytes counted (once
+      // more) until the next recount: an estimate, on the safe side.
       this.bytes += Buffer.byteLength(payloadText);
       this.levelDue = true;
       return true;
