@@ -30,7 +30,8 @@ import { ConfigApplier, effectiveConfig } from './config/apply.js';
 import { CommandRegistry, RemoteCommands } from '../sync/remote-commands.js';
 import { registerBuiltinCommands, registerConfigCommand } from '../sync/remote-command-handlers.js';
 import type { LogRing } from './util/log-ring.js';
-import { Uplink } from '../sync/uplink.js';
+// Type only: the uplink (and mqtt.js with it) is loaded when a cloud is configured (idle RSS).
+import type { Uplink } from '../sync/uplink.js';
 import { districtTopics } from '../sync/protocol.js';
 
 export interface ServiceContext {
@@ -226,6 +227,7 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
     if (config.cloud) {
       // Started after the store, stopped before it closes (cleanup runs in reverse). A link that cannot
       // start (unreadable certificate) is an alert, not a reason to stop the classroom.
+      const { Uplink } = await import('../sync/uplink.js');
       const uplink = new Uplink({ roomId: config.room.id, store, config: config.cloud, logger, clock, metrics });
       try {
         uplink.start();
