@@ -8,6 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import Database from 'better-sqlite3';
 import { CLI, requireBuilt } from './cli.js';
+import type { CloudEventRow } from '../../sync/cloud/store.js';
 
 export interface CloudProcess {
   child: ChildProcess;
@@ -64,17 +65,8 @@ export function startCloudProcess(configFile: string, timeoutMs = 30_000): Promi
   });
 }
 
-export interface CloudEvent {
-  storeId: string;
-  seq: number;
-  stream: string;
-  type: string;
-  entityId: string | null;
-  payload: string;
-  ts: number;
-  clockSynced: boolean;
-  bootId: string;
-}
+/** An event as the tests read it back from the cloud's table. */
+export type CloudEvent = Omit<CloudEventRow, 'roomId' | 'receivedAt'>;
 
 /** Read-only queries on the cloud's SQLite database (while the cloud process writes it, WAL). */
 export class CloudDb {

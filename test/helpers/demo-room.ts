@@ -15,6 +15,7 @@ import { builtinDrivers } from '../../edge/devices/registry.js';
 import { startService, type RunningService } from '../../edge/service.js';
 import type { Clock } from '../../edge/util/clock.js';
 import { createLogger, silentLogger } from '../../edge/util/logger.js';
+import { edgeCloudYaml } from './mosquitto.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -82,14 +83,7 @@ export function demoRoomYaml(o: DemoRoomOptions, dataDir: string): string {
     if (!yaml.includes(expected)) throw new Error(`the demo config changed: "${expected}" could not be set`);
   }
   return `${yaml}configPush: { checkTimeoutMs: 2000 }
-cloud:
-  url: ${o.cloud.url}
-  certFile: ${JSON.stringify(o.cloud.certFile)}
-  keyFile: ${JSON.stringify(o.cloud.keyFile)}
-  caFile: ${JSON.stringify(o.cloud.caFile)}
-  batch: { maxEvents: 200, lingerMs: 20 }
-  ackTimeoutMs: 3000
-`;
+${edgeCloudYaml(o.cloud, o.cloud, ['batch: { maxEvents: 200, lingerMs: 20 }', 'ackTimeoutMs: 3000'])}`;
 }
 
 /** Starts the room (demo timetable and roster seeded for the clock's day; lesson and attendance ticks of 20 ms). */

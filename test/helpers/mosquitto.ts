@@ -42,6 +42,26 @@ export interface DistrictBroker {
   cleanup(): Promise<void>;
 }
 
+/**
+ * The edge config's `cloud:` section (YAML, newline-terminated) for a room certificate of a
+ * district broker; `extra` lines go under it as they are (default: small, quick batches).
+ */
+export function edgeCloudYaml(
+  link: { url: string; caFile: string },
+  cert: ClientCert,
+  extra: string[] = ['batch: { maxEvents: 100, lingerMs: 20 }'],
+): string {
+  return [
+    'cloud:',
+    `  url: ${link.url}`,
+    `  certFile: ${JSON.stringify(cert.certFile)}`,
+    `  keyFile: ${JSON.stringify(cert.keyFile)}`,
+    `  caFile: ${JSON.stringify(link.caFile)}`,
+    ...extra.map((l) => `  ${l}`),
+    '',
+  ].join('\n');
+}
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();

@@ -19,7 +19,7 @@ import type { RunningService } from '../../edge/service.js';
 import { configPushes, pushConfig } from '../../sync/cloud/config-push.js';
 import { CloudStore } from '../../sync/cloud/store.js';
 import { IngestWorker } from '../../sync/cloud/worker.js';
-import { freePort, startDistrictBroker, type DistrictBroker } from '../helpers/mosquitto.js';
+import { edgeCloudYaml, freePort, startDistrictBroker, type DistrictBroker } from '../helpers/mosquitto.js';
 import { waitFor } from '../helpers/peers.js';
 import { startRoom, tempRoom, type TempRoom } from '../helpers/room.js';
 import { CLI, requireBuilt } from '../helpers/cli.js';
@@ -54,13 +54,7 @@ beforeEach(async () => {
   const rc = broker.rooms.r1!;
   room.yaml = `${room.yaml}
 configPush: { checkTimeoutMs: 3000 }
-cloud:
-  url: ${broker.url}
-  certFile: ${JSON.stringify(rc.certFile)}
-  keyFile: ${JSON.stringify(rc.keyFile)}
-  caFile: ${JSON.stringify(broker.caFile)}
-  batch: { maxEvents: 100, lingerMs: 20 }
-`;
+${edgeCloudYaml(broker, rc)}`;
   writeFileSync(room.configFile, room.yaml);
 });
 

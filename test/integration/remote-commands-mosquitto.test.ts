@@ -24,7 +24,7 @@ import { createLogger, silentLogger } from '../../edge/util/logger.js';
 import { cloudConfigSchema, startCloud, type RunningCloud } from '../../sync/cloud/cli.js';
 import type { CommandRecord } from '../../sync/cloud/commands.js';
 import { districtTopics, encodeMessage, type RemoteCommand } from '../../sync/protocol.js';
-import { startDistrictBroker, type DistrictBroker } from '../helpers/mosquitto.js';
+import { edgeCloudYaml, startDistrictBroker, type DistrictBroker } from '../helpers/mosquitto.js';
 import { waitFor } from '../helpers/peers.js';
 import { tempRoom, type TempRoom } from '../helpers/room.js';
 
@@ -44,13 +44,7 @@ const ring = new LogRing(200);
 async function startEdge(): Promise<RunningService> {
   const cert = broker.rooms[ROOM]!;
   const yaml = `${room.yaml}
-cloud:
-  url: ${broker.url}
-  certFile: ${JSON.stringify(cert.certFile)}
-  keyFile: ${JSON.stringify(cert.keyFile)}
-  caFile: ${JSON.stringify(broker.caFile)}
-  batch: { maxEvents: 100, lingerMs: 20 }
-`;
+${edgeCloudYaml(broker, cert)}`;
   const registry = builtinDrivers();
   const config = loadConfigText(yaml, room.configFile, registry);
   const logger = createLogger({ level: 'info', destination: { write: () => true } as unknown as NodeJS.WritableStream, ring });

@@ -35,7 +35,7 @@ import { IngestWorker } from '../../sync/cloud/worker.js';
 import { configResultSchema, configTopics, type ConfigResult } from '../../sync/config-downlink.js';
 import { datasetResultSchema, datasetTopics, type DatasetResult } from '../../sync/datasets-downlink.js';
 import { districtTopics, encodeMessage, type Batch } from '../../sync/protocol.js';
-import { startDistrictBroker, type DistrictBroker } from '../helpers/mosquitto.js';
+import { edgeCloudYaml, startDistrictBroker, type DistrictBroker } from '../helpers/mosquitto.js';
 import { waitFor } from '../helpers/peers.js';
 import { startRoom, tempRoom } from '../helpers/room.js';
 import { roster as lessonRoster } from '../unit/lessons/fixtures.js';
@@ -90,13 +90,7 @@ describe('corrupt, oversized and misaddressed messages on the district link (mos
     const cert = broker.rooms.r1!;
     const room = tempRoom({ roomId: 'r1' });
     const yaml = `${room.yaml}
-cloud:
-  url: ${broker.url}
-  certFile: ${JSON.stringify(cert.certFile)}
-  keyFile: ${JSON.stringify(cert.keyFile)}
-  caFile: ${JSON.stringify(broker.caFile)}
-  batch: { maxEvents: 100, lingerMs: 20 }
-`;
+${edgeCloudYaml(broker, cert)}`;
     const svc = await startRoom({ ...room, yaml });
     const district = await client(broker.workers['cloud-worker-2']!, 'district-forger');
     try {

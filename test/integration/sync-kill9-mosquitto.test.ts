@@ -48,7 +48,7 @@ import Database from 'better-sqlite3';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CLI, requireBuilt, startCli, type Started } from '../helpers/cli.js';
-import { startDistrictBroker, type DistrictBroker } from '../helpers/mosquitto.js';
+import { edgeCloudYaml, startDistrictBroker, type DistrictBroker } from '../helpers/mosquitto.js';
 import { waitFor } from '../helpers/peers.js';
 import { PASSWORDS, tempRoom, type TempRoom } from '../helpers/room.js';
 
@@ -293,15 +293,7 @@ async function scenario(): Promise<void> {
     const roomCert = broker.rooms[ROOM]!;
     // The CLI logs its ports in an info-level line; small batches so several are in flight at once.
     const yaml = `${room.yaml.replace('log: { level: warn }', 'log: { level: info }')}
-cloud:
-  url: ${broker.url}
-  certFile: ${JSON.stringify(roomCert.certFile)}
-  keyFile: ${JSON.stringify(roomCert.keyFile)}
-  caFile: ${JSON.stringify(broker.caFile)}
-  batch: { maxEvents: 40, lingerMs: 20 }
-  ackTimeoutMs: 1500
-  maxInFlight: 4
-`;
+${edgeCloudYaml(broker, roomCert, ['batch: { maxEvents: 40, lingerMs: 20 }', 'ackTimeoutMs: 1500', 'maxInFlight: 4'])}`;
     expect(yaml, 'could not set log level info in the temp config').toContain('log: { level: info }');
     writeFileSync(room.configFile, yaml);
     const storeFile = join(room.dataDir, 'store.db');

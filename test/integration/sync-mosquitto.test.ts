@@ -21,7 +21,7 @@ import { Uplink } from '../../sync/uplink.js';
 import { DatasetDownlink, datasetResultSchema, datasetTopics, type DatasetResult } from '../../sync/datasets-downlink.js';
 import { Datasets } from '../../edge/lessons/datasets.js';
 import { roster as lessonRoster } from '../unit/lessons/fixtures.js';
-import { startDistrictBroker, type DistrictBroker } from '../helpers/mosquitto.js';
+import { edgeCloudYaml, startDistrictBroker, type DistrictBroker } from '../helpers/mosquitto.js';
 import { waitFor } from '../helpers/peers.js';
 import { startRoom, tempRoom } from '../helpers/room.js';
 import { CLI, requireBuilt } from '../helpers/cli.js';
@@ -346,13 +346,7 @@ describe('district sync over mosquitto (TLS client certificates, ACL)', () => {
       devicesYaml: '  - { id: panel, kind: display, driver: samsung-mdc, transport: { type: sim }, options: { displayId: 1 } }',
     });
     const yaml = `${room.yaml}
-cloud:
-  url: ${broker.url}
-  certFile: ${JSON.stringify(cert.certFile)}
-  keyFile: ${JSON.stringify(cert.keyFile)}
-  caFile: ${JSON.stringify(broker.caFile)}
-  batch: { maxEvents: 100, lingerMs: 20 }
-`;
+${edgeCloudYaml(broker, cert)}`;
     const svc = await startRoom({ ...room, yaml });
     try {
       expect(svc.sync).not.toBeNull();
