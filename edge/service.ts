@@ -260,6 +260,7 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
           roomId: config.room.id,
           store,
           clock,
+          districtNow: () => uplink.districtTime.now(),
           logger,
           registry: remoteCommands,
           publish: (topic, msg) => uplink.publishUp(topic, msg),

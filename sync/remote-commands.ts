@@ -96,6 +96,11 @@ export interface RemoteCommandsDeps {
   roomId: string;
   store: Pick<Store, 'db' | 'write'>;
   clock: Clock;
+  /**
+   * The district's wall clock as estimated from its acks (Uplink.districtTime), undefined
+   * before the first ack: expiry is judged by it, and by the edge's clock only without it.
+   */
+  districtNow?: () => number | undefined;
   logger: Logger;
   registry: CommandRegistry;
   /** Publishes up the link (QoS 1); never throws (Uplink.publishUp). */
@@ -112,6 +117,9 @@ interface StoredRow {
   status: string;
   result: string | null;
 }
+
+/** A difference between the edge's and the district's clocks worth a warning (the cloud flags skew from 2 min too). */
+const CLOCK_WARN_MS = 2 * 60_000;
 
 const errText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
@@ -197,8 +205,16 @@ export class RemoteCommands {
     const parsedArgs = handler?.args.safeParse(cmd.args);
     let verdict: CommandResultMessage | null = null;
     const base = { v: PROTOCOL_VERSION, roomId: cmd.roomId, id: cmd.id, startedAt: now, finishedAt: now } as const;
-    if (now > cmd.expiresAt) {
-      verdict = { ...base, status: 'expired', error: { code: 'expired', message: `arrived ${now - cmd.expiresAt} ms after it expired; not run` } };
+    // expiresAt is district time: judged by the district's clock as the acks tell it, so that an edge
+    // clock that is wrong (no RTC after a power cut) neither expires every command nor runs a stale one.
+    const districtNow = this.deps.districtNow?.();
+    const judgedAt = districtNow ?? now;
+    if (districtNow !== undefined && Math.abs(districtNow - now) > CLOCK_WARN_MS) {
+      this.log.warn({ id: cmd.id, offsetMs: districtNow - now }, "the edge's clock differs from the district's; expiry judged by the district's");
+    }
+    if (judgedAt > cmd.expiresAt) {
+      const by = districtNow !== undefined ? "the district's clock as its acks tell it" : "the edge's clock (no ack from the district yet)";
+      verdict = { ...base, status: 'expired', error: { code: 'expired', message: `arrived ${judgedAt - cmd.expiresAt} ms after it expired (by ${by}); not run` } };
     } else if (!handler) {
       verdict = { ...base, status: 'rejected', error: { code: 'unknown-command', message: `no command "${cmd.command}" (known: ${this.deps.registry.names().join(', ')})` } };
     } else if (!handler.roles.includes(cmd.issuedBy.role)) {

@@ -19,6 +19,7 @@ import type { EventRow, Store } from '../edge/store/index.js';
 import type { Clock } from '../edge/util/clock.js';
 import type { Logger } from '../edge/util/logger.js';
 import { endLink, LinkReconnector, linkOptions } from './link-options.js';
+import { DistrictTime } from './district-time.js';
 import { ackSchema, decodeMessage, districtTopics, encodeMessage, PROTOCOL_VERSION, type Batch, type Status } from './protocol.js';
 
 /** How long stop() waits for a graceful MQTT disconnect before dropping the connection. */
@@ -85,9 +86,12 @@ export class Uplink {
   private pumping = false;
   /** Other downlinks on this connection (datasets, later commands), by topic filter. */
   private readonly handlers = new Map<string, (topic: string, payload: Buffer) => void>();
+  /** The district's clock, estimated from the acks' `ts` (judges remote commands' expiry: sync/district-time.ts). */
+  readonly districtTime: DistrictTime;
 
   constructor(private readonly deps: UplinkDeps) {
     this.log = deps.logger.child({ ns: 'edge:sync' });
+    this.districtTime = new DistrictTime(() => deps.clock.monotonic());
     this.topics = districtTopics(deps.roomId);
     this.ackedSeq = readAckedSeq(deps.store);
     this.cursor = this.ackedSeq;
@@ -271,6 +275,8 @@ export class Uplink {
       this.fail('ack-room-mismatch', new Error(`an ack for room ${ack.roomId} on ${topic}`));
       return;
     }
+    // The cloud's clock at sending, whatever store the ack is for.
+    this.districtTime.sample(ack.ts);
     if (ack.storeId !== this.deps.store.storeId) {
       // An ack for a store this room had before (moved aside as corrupt): nothing to advance here.
       this.log.debug({ ackStore: ack.storeId, storeId: this.deps.store.storeId }, 'ack for another store ignored');

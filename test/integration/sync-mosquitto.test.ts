@@ -321,6 +321,7 @@ describe('district sync over mosquitto (TLS client certificates, ACL)', () => {
       protocolVersion: 4,
       reconnectPeriod: 0,
     });
+    expect(uplink.districtTime.now()).toBeUndefined(); // no ack yet: no estimate of the district's clock
     const ack = (storeId: string, ackedSeq: number) =>
       cloudClient.publishAsync(districtTopics('r1').ack, JSON.stringify({ v: 1, roomId: 'r1', storeId, ackedSeq, ts: Date.now() }), { qos: 1 });
     await ack('another-store', 7);
@@ -335,6 +336,8 @@ describe('district sync over mosquitto (TLS client certificates, ACL)', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(metaAcked(store)).toBe(6);
     expect(uplink.stats()).toMatchObject({ ackedSeq: 6, backlog: 4 });
+    // Every valid ack also told the edge the district's time (remote commands' expiry is judged by it).
+    expect(Math.abs(uplink.districtTime.now()! - Date.now())).toBeLessThan(1000);
     await cloudClient.endAsync();
   });
 

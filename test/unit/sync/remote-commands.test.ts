@@ -49,7 +49,7 @@ function command(over: Partial<RemoteCommand> = {}): RemoteCommand {
   };
 }
 
-function setup(opts: { now?: number; deviceResult?: CommandResult } = {}) {
+function setup(opts: { now?: number; deviceResult?: CommandResult; districtNow?: () => number | undefined } = {}) {
   tmp ??= tempStore();
   let now = opts.now ?? T0 + 1000;
   const clock = { now: () => now, monotonic: () => now };
@@ -83,6 +83,7 @@ function setup(opts: { now?: number; deviceResult?: CommandResult } = {}) {
     roomId: ROOM,
     store,
     clock,
+    ...(opts.districtNow ? { districtNow: opts.districtNow } : {}),
     logger: silentLogger(),
     registry,
     publish: (topic, msg) => published.push({ topic, msg: commandResultSchema.parse(msg), at: restarts.length }),
@@ -164,6 +165,29 @@ describe('remote command executor', () => {
     // Delivered again later: still not run.
     await send(executor, c);
     expect(executed).toEqual([]);
+  });
+
+  it("expiry is judged by the district's clock when the acks gave one, not by a wrong edge clock", async () => {
+    const DAYS = 3 * 86_400_000;
+    // Edge clock three days ahead (no RTC, no NTP yet): the fresh command still runs.
+    const ahead = setup({ now: T0 + DAYS, districtNow: () => T0 + 2000 });
+    const fresh = command();
+    await send(ahead.executor, fresh);
+    expect(ahead.executed).toHaveLength(1);
+    expect(ahead.published[0]!.msg).toMatchObject({ id: fresh.id, status: 'ok' });
+    // Edge clock three days behind: a command that waited past its expiry in the broker is not run.
+    const behind = setup({ now: T0 - DAYS, districtNow: () => T0 + 60_000 + 5000 });
+    const stale = command();
+    await send(behind.executor, stale);
+    expect(behind.executed).toEqual([]);
+    expect(behind.published[0]!.msg).toMatchObject({ id: stale.id, status: 'expired', error: { code: 'expired' } });
+    expect(behind.published[0]!.msg.error!.message).toContain("district's clock");
+    expect(behind.published[0]!.msg.error!.message).toContain('5000 ms');
+    // No estimate yet: the edge's own clock decides, as the message says.
+    const none = setup({ now: T0 + 60_001, districtNow: () => undefined });
+    await send(none.executor, command());
+    expect(none.executed).toEqual([]);
+    expect(none.published[0]!.msg.error!.message).toContain("edge's clock");
   });
 
   it('unknown command, invalid args, a role that may not: rejected without running', async () => {
