@@ -7,7 +7,9 @@
  * clock days behind would run a stale one.
  *
  * Every acknowledgement the cloud sends carries its wall clock (`ts`) at the
- * moment of sending. On receipt, `ts - monotonic()` is a sample of the offset
+ * moment of sending; the uplink samples only the acks of events appended since
+ * its connection came up (an older ack may have waited in the broker's session
+ * through a power cut: sync/uplink.ts, freshAckAbove). On receipt, `ts - monotonic()` is a sample of the offset
  * between the district's clock and the edge's MONOTONIC clock, which no
  * correction of the edge's wall clock moves. The sample is low by the ack's
  * transit time (and by any time it waited in the broker), so the estimate is

@@ -88,6 +88,13 @@ export class Uplink {
   private readonly handlers = new Map<string, (topic: string, payload: Buffer) => void>();
   /** The district's clock, estimated from the acks' `ts` (judges remote commands' expiry: sync/district-time.ts). */
   readonly districtTime: DistrictTime;
+  /**
+   * The log's last seq when this connection came up. Only an ack beyond it tells the district's
+   * time: it acknowledges an event appended after the connect, so the cloud published it during
+   * this connection. An ack up to it may have waited in the broker's session since before a power
+   * cut, and its `ts` would be days old.
+   */
+  private freshAckAbove = Number.POSITIVE_INFINITY;
 
   constructor(private readonly deps: UplinkDeps) {
     this.log = deps.logger.child({ ns: 'edge:sync' });
@@ -122,6 +129,7 @@ export class Uplink {
       // Whatever was in flight may be lost with the old connection: send it again from the acknowledged mark.
       this.inFlight.clear();
       this.cursor = this.ackedSeq;
+      this.freshAckAbove = this.deps.store.lastSeq();
       this.partialSince = null;
       client.subscribe([this.topics.ack, ...this.handlers.keys()], { qos: 1 }, (err) => {
         if (err && !this.stopping) this.fail('subscribe', err);
@@ -275,8 +283,6 @@ export class Uplink {
       this.fail('ack-room-mismatch', new Error(`an ack for room ${ack.roomId} on ${topic}`));
       return;
     }
-    // The cloud's clock at sending, whatever store the ack is for.
-    this.districtTime.sample(ack.ts);
     if (ack.storeId !== this.deps.store.storeId) {
       // An ack for a store this room had before (moved aside as corrupt): nothing to advance here.
       this.log.debug({ ackStore: ack.storeId, storeId: this.deps.store.storeId }, 'ack for another store ignored');
@@ -287,6 +293,8 @@ export class Uplink {
       this.fail('ack-beyond-log', new Error(`cloud acknowledges seq ${ack.ackedSeq} but the log ends at ${this.deps.store.lastSeq()}`));
       return;
     }
+    // The cloud's clock when it sent this ack, if the ack is surely of this connection (see freshAckAbove).
+    if (ack.ackedSeq > this.freshAckAbove) this.districtTime.sample(ack.ts);
     for (const [id, b] of this.inFlight) if (b.lastSeq <= ack.ackedSeq) this.inFlight.delete(id);
     if (ack.ackedSeq > this.ackedSeq) {
       const acked = ack.ackedSeq;

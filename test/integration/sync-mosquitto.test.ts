@@ -321,7 +321,6 @@ describe('district sync over mosquitto (TLS client certificates, ACL)', () => {
       protocolVersion: 4,
       reconnectPeriod: 0,
     });
-    expect(uplink.districtTime.now()).toBeUndefined(); // no ack yet: no estimate of the district's clock
     const ack = (storeId: string, ackedSeq: number) =>
       cloudClient.publishAsync(districtTopics('r1').ack, JSON.stringify({ v: 1, roomId: 'r1', storeId, ackedSeq, ts: Date.now() }), { qos: 1 });
     await ack('another-store', 7);
@@ -336,8 +335,35 @@ describe('district sync over mosquitto (TLS client certificates, ACL)', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(metaAcked(store)).toBe(6);
     expect(uplink.stats()).toMatchObject({ ackedSeq: 6, backlog: 4 });
-    // Every valid ack also told the edge the district's time (remote commands' expiry is judged by it).
-    expect(Math.abs(uplink.districtTime.now()! - Date.now())).toBeLessThan(1000);
+    await cloudClient.endAsync();
+  });
+
+  it("the district's clock is learnt from acks of events appended since the connect, not from acks that waited in the session", async () => {
+    const store = edgeStore('r1');
+    await commitEvents(store, 10);
+    const uplink = startUplink('r1', store); // no worker: the acks below are the only ones
+    await waitFor(() => uplink.stats().connected, 5000, 'the uplink to connect');
+    const cert = broker.workers['cloud-worker-2']!;
+    const cloudClient = await mqtt.connectAsync(broker.url, {
+      clientId: 'cloud-worker-2',
+      cert: readFileSync(cert.certFile),
+      key: readFileSync(cert.keyFile),
+      ca: readFileSync(broker.caFile),
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+    });
+    const ack = (ackedSeq: number, ts: number) =>
+      cloudClient.publishAsync(districtTopics('r1').ack, JSON.stringify({ v: 1, roomId: 'r1', storeId: store.storeId, ackedSeq, ts }), { qos: 1 });
+    const DAY = 86_400_000;
+    // Seq 10 was in the log at the connect: an ack of it may be one sent before a power cut two days ago.
+    await ack(10, Date.now() - 2 * DAY);
+    await waitFor(() => metaAcked(store) === 10, 5000, 'ack 10 to be stored');
+    expect(uplink.districtTime.now()).toBeUndefined();
+    // Seq 11 is appended after the connect: its ack was sent during this connection. The district's clock is an hour ahead.
+    await commitEvents(store, 1, 10);
+    await ack(11, Date.now() + 3_600_000);
+    await waitFor(() => metaAcked(store) === 11, 5000, 'ack 11 to be stored');
+    expect(Math.abs(uplink.districtTime.now()! - (Date.now() + 3_600_000))).toBeLessThan(1000);
     await cloudClient.endAsync();
   });
 
