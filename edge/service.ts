@@ -22,6 +22,7 @@ import { createApi } from './api/server.js';
 import { startClassroom, type Classroom, type ClassroomTiming } from './classroom.js';
 import type { TapSink } from './devices/supervisor.js';
 import type { Clock } from './util/clock.js';
+import { ClockSyncProbe } from './util/clock-sync.js';
 import type { Logger } from './util/logger.js';
 import { packageInfo } from './util/package-info.js';
 import { DatasetDownlink } from '../sync/datasets-downlink.js';
@@ -47,6 +48,8 @@ export interface ServiceContext {
   logRing?: LogRing;
   /** Stops the service and exits so that systemd starts it again (the `service.restart` remote command). */
   restart?: (reason: string) => void;
+  /** Whether the wall clock is NTP-synchronised (default: a ClockSyncProbe asking timedatectl once a minute). */
+  clockSync?: { synced(): boolean };
 }
 
 export interface RunningService {
@@ -85,11 +88,15 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
   const outbox = config.cloud
     ? new OutboxPolicy({ limits: config.cloud.outbox ?? DEFAULT_OUTBOX_LIMITS, onLevel: (level, s) => outboxAlert(level, s.fill, s.events) })
     : undefined;
+  // Read at each append; the probe (started once the store is open) answers from its latest run.
+  let probe: ClockSyncProbe | null = null;
+  const clockSynced = (): boolean => (ctx.clockSync ?? probe)?.synced() ?? false;
   const store = openStore({
     path: join(config.dataDir, 'store.db'),
     roomId: config.room.id,
     logger,
     clock,
+    clockSynced,
     flushIntervalMs: config.store.flushIntervalMs,
     maxBatch: config.store.maxBatch,
     metrics,
@@ -98,7 +105,11 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
 
   // The devices and scenes of the last applied push win over the file's until a technician resets them.
   const effective = effectiveConfig(config, store, ctx.registry);
-  const cleanup: Array<() => Promise<void>> = [() => store.close()];
+  if (!ctx.clockSync) {
+    probe = new ClockSyncProbe({ logger });
+    void probe.start();
+  }
+  const cleanup: Array<() => Promise<void>> = [() => store.close(), async () => probe?.stop()];
   const unwind = async () => {
     for (const fn of cleanup.reverse()) await fn().catch((e: unknown) => log.error({ err: e }, 'error during shutdown'));
   };
@@ -228,7 +239,7 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
       // Started after the store, stopped before it closes (cleanup runs in reverse). A link that cannot
       // start (unreadable certificate) is an alert, not a reason to stop the classroom.
       const { Uplink } = await import('../sync/uplink.js');
-      const uplink = new Uplink({ roomId: config.room.id, store, config: config.cloud, logger, clock, metrics });
+      const uplink = new Uplink({ roomId: config.room.id, store, config: config.cloud, logger, clock, clockSynced, metrics });
       try {
         uplink.start();
         sync = uplink;
