@@ -100,6 +100,19 @@ async function commitEvents(store: Store, n: number, from = 0): Promise<void> {
   );
 }
 
+/** A client with a cloud worker's certificate that publishes acks by hand (no worker runs in these tests). */
+function forgerClient(): Promise<mqtt.MqttClient> {
+  const cert = broker.workers['cloud-worker-2']!;
+  return mqtt.connectAsync(broker.url, {
+    clientId: 'cloud-worker-2',
+    cert: readFileSync(cert.certFile),
+    key: readFileSync(cert.keyFile),
+    ca: readFileSync(broker.caFile),
+    protocolVersion: 4,
+    reconnectPeriod: 0,
+  });
+}
+
 function metaAcked(store: Store): number {
   const row = store.db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?').get(ACKED_SEQ_KEY);
   return row ? Number(row.value) : 0;
@@ -312,15 +325,7 @@ describe('district sync over mosquitto (TLS client certificates, ACL)', () => {
     const uplink = startUplink('r1', store); // no worker: nothing acknowledges but the forger below
     await commitEvents(store, 10);
     await waitFor(() => uplink.stats().connected, 5000, 'the uplink to connect');
-    const cert = broker.workers['cloud-worker-2']!;
-    const cloudClient = await mqtt.connectAsync(broker.url, {
-      clientId: 'cloud-worker-2',
-      cert: readFileSync(cert.certFile),
-      key: readFileSync(cert.keyFile),
-      ca: readFileSync(broker.caFile),
-      protocolVersion: 4,
-      reconnectPeriod: 0,
-    });
+    const cloudClient = await forgerClient();
     const ack = (storeId: string, ackedSeq: number) =>
       cloudClient.publishAsync(districtTopics('r1').ack, JSON.stringify({ v: 1, roomId: 'r1', storeId, ackedSeq, ts: Date.now() }), { qos: 1 });
     await ack('another-store', 7);
@@ -343,15 +348,7 @@ describe('district sync over mosquitto (TLS client certificates, ACL)', () => {
     await commitEvents(store, 10);
     const uplink = startUplink('r1', store); // no worker: the acks below are the only ones
     await waitFor(() => uplink.stats().connected, 5000, 'the uplink to connect');
-    const cert = broker.workers['cloud-worker-2']!;
-    const cloudClient = await mqtt.connectAsync(broker.url, {
-      clientId: 'cloud-worker-2',
-      cert: readFileSync(cert.certFile),
-      key: readFileSync(cert.keyFile),
-      ca: readFileSync(broker.caFile),
-      protocolVersion: 4,
-      reconnectPeriod: 0,
-    });
+    const cloudClient = await forgerClient();
     const ack = (ackedSeq: number, ts: number) =>
       cloudClient.publishAsync(districtTopics('r1').ack, JSON.stringify({ v: 1, roomId: 'r1', storeId: store.storeId, ackedSeq, ts }), { qos: 1 });
     const DAY = 86_400_000;
