@@ -9,7 +9,7 @@
  * fails loudly (`npm test` installs the package in pretest).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -91,10 +91,29 @@ export async function startPostgres(opts: { database?: string; user?: string } =
   child.stderr!.on('data', (b: Buffer) => (log = (log + b.toString()).slice(-20_000)));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
 
+  // The postmaster's own pid: as root the child is runuser, which turns any signal into SIGTERM for
+  // postgres (a "smart" shutdown that waits for every client to leave) and, when killed, orphans it.
+  const postmasterPid = (): number | null => {
+    try {
+      const pid = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      return Number.isInteger(pid) && pid > 0 ? pid : null;
+    } catch {
+      return null;
+    }
+  };
+  const signal = (sig: NodeJS.Signals) => {
+    const pid = postmasterPid();
+    try {
+      if (pid !== null) process.kill(pid, sig);
+      else child.kill(sig);
+    } catch {
+      child.kill(sig);
+    }
+  };
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGINT'); // fast shutdown
-      const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      signal('SIGINT'); // fast shutdown: clients are disconnected
+      const t = setTimeout(() => signal('SIGKILL'), 10_000);
       await exited;
       clearTimeout(t);
     }
