@@ -10,6 +10,7 @@
  *   GET  /api/rooms/:room/devices     the room's devices as their telemetry last said
  *   POST /api/rooms/:room/commands    {command, args?, ttlMs?} -> 202 {id, status: pending};
  *                                     ?wait=ms (at most maxWaitMs) answers 200 with the result if it came
+ *   POST /api/rooms/:room/alerts/:id/ack  acknowledges an alert of the room (it is no longer open)
  *   GET  /api/commands/:id            a command and its result
  *   GET  /api/audit?limit=N           the cloud audit of the technician's rooms, newest first
  *   GET  /fleet                       the fleet page (sync/cloud/fleet.ts), when registered
@@ -20,6 +21,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { z } from 'zod';
 import type { Logger } from '../../edge/util/logger.js';
 import { commandNameSchema, linkIdSchema, telemetrySchema, statusSchema } from '../protocol.js';
+import { acknowledgeAlert, openAlerts, type AlertAck, type Audit, type RoomAlerts } from './alerts.js';
 import type { CloudCommands, CommandRecord } from './commands.js';
 import type { CloudStore } from './store.js';
 import type { Technician, Technicians } from './technicians.js';
@@ -53,21 +55,9 @@ export interface RoomSummary {
   devices: { total: number; online: number; offline: number; withError: number };
   /** Lessons by the state of their latest completeness receipt (sync/cloud/receipts.ts). */
   lessons: { complete: number; incomplete: number; pending: number };
-  /** Alerts the room raised in the last ALERT_WINDOW_MS (synced as `alert` events), newest first, and help requests among them. */
-  alerts: { recent: RoomAlert[]; count: number; helpRequests: number };
+  /** The room's open alerts (not acknowledged by a technician; sync/cloud/alerts.ts), newest first, and help requests among them. */
+  alerts: RoomAlerts;
 }
-
-export interface RoomAlert {
-  id: string | null;
-  severity: string;
-  code: string;
-  message: string;
-  ts: number;
-}
-
-/** Alerts shown for a room: those of the last 24 hours (alerts are not closed by anyone yet, so "open" = recent). */
-export const ALERT_WINDOW_MS = 24 * 3600_000;
-const ALERTS_SHOWN = 5;
 
 async function roomLessons(store: CloudStore, roomId: string): Promise<RoomSummary['lessons']> {
   // The latest revision of each lesson's receipt decides its state.
@@ -80,26 +70,6 @@ async function roomLessons(store: CloudStore, roomId: string): Promise<RoomSumma
   const out = { complete: 0, incomplete: 0, pending: 0 };
   for (const r of rows) if (r.state in out) out[r.state as keyof typeof out] = Number(r.n);
   return out;
-}
-
-async function roomAlerts(store: CloudStore, roomId: string, now: number): Promise<RoomSummary['alerts']> {
-  const rows = await store.db.all<{ payload: string; ts: number }>(
-    "SELECT payload, ts FROM events WHERE room_id = ? AND stream = 'alert' AND ts >= ? ORDER BY ts DESC",
-    [roomId, now - ALERT_WINDOW_MS],
-  );
-  const alerts: RoomAlert[] = [];
-  for (const r of rows) {
-    const p = parseJson(r.payload) as Partial<Record<string, unknown>> | null;
-    if (!p || typeof p !== 'object') continue;
-    alerts.push({
-      id: typeof p.id === 'string' ? p.id : null,
-      severity: typeof p.severity === 'string' ? p.severity : 'info',
-      code: typeof p.code === 'string' ? p.code : 'unknown',
-      message: typeof p.message === 'string' ? p.message.slice(0, 300) : '',
-      ts: Number(r.ts),
-    });
-  }
-  return { recent: alerts.slice(0, ALERTS_SHOWN), count: alerts.length, helpRequests: alerts.filter((a) => a.code === 'help-request').length };
 }
 
 const commandBody = z
@@ -170,8 +140,31 @@ export async function roomSummary(store: CloudStore, technicians: Technicians, r
       withError: devices.filter((d) => d.lastError !== null && d.lastError !== undefined).length,
     },
     lessons: await roomLessons(store, roomId),
-    alerts: await roomAlerts(store, roomId, now),
+    alerts: await openAlerts(store, roomId, now),
   };
+}
+
+/** Alert ids are the edge's UUIDs; anything printable and short is accepted, so older ids still work. */
+export const alertIdSchema = z.string().min(1).max(64).regex(/^[A-Za-z0-9_.:-]+$/);
+
+/**
+ * An acknowledgement as the API and the fleet page both make it: refused (and audited) outside the
+ * technician's scope, 404 for a room or alert the cloud does not hold.
+ */
+export async function acknowledgeAlertInScope(
+  deps: Pick<CloudApiDeps, 'store' | 'commands' | 'technicians'>,
+  tech: Technician,
+  roomId: string,
+  alertId: string,
+  now: number,
+): Promise<{ ok: true; ack: AlertAck } | { ok: false; status: 403 | 404; reason: string }> {
+  const audit: Audit = (e, q) => deps.commands.audit(e, q);
+  if (!deps.technicians.inScope(tech, roomId)) {
+    const reason = `room ${roomId} is outside the scope of ${tech.name}`;
+    await audit({ technician: tech.name, role: tech.role, roomId, action: 'alert.ack', commandId: null, outcome: 'refused', detail: `${alertId}: ${reason}` });
+    return { ok: false, status: 403, reason };
+  }
+  return acknowledgeAlert(deps.store, audit, tech, roomId, alertId, now);
 }
 
 export function createCloudApi(deps: CloudApiDeps): FastifyInstance {
@@ -207,6 +200,7 @@ export function createCloudApi(deps: CloudApiDeps): FastifyInstance {
   const forbidden = (reply: FastifyReply, reason: string) => reply.code(403).send({ error: { code: 'forbidden', message: reason } });
   const roomParam = (req: FastifyRequest) => linkIdSchema.safeParse((req.params as { room?: unknown }).room);
   const view = (c: CommandRecord) => c;
+  const acknowledge = (tech: Technician, roomId: string, alertId: string) => acknowledgeAlertInScope(deps, tech, roomId, alertId, now());
 
   app.get('/api/rooms', async (req) => {
     const tech = req.technician!;
@@ -241,6 +235,16 @@ export function createCloudApi(deps: CloudApiDeps): FastifyInstance {
     if (!out.ok) return reply.code(out.status).send({ error: { code: out.status === 403 ? 'forbidden' : 'not-found', message: out.reason } });
     const cmd = wait > 0 ? await deps.commands.wait(out.command.id, wait) : out.command;
     return reply.code(cmd && cmd.status !== 'pending' ? 200 : 202).send(view(cmd ?? out.command));
+  });
+
+  app.post('/api/rooms/:room/alerts/:alert/ack', async (req, reply) => {
+    const tech = req.technician!;
+    const room = roomParam(req);
+    const alertId = alertIdSchema.safeParse((req.params as { alert?: unknown }).alert);
+    if (!room.success || !alertId.success) return reply.code(400).send({ error: { code: 'bad-request', message: !room.success ? 'invalid room id' : 'invalid alert id' } });
+    const out = await acknowledge(tech, room.data, alertId.data);
+    if (!out.ok) return reply.code(out.status).send({ error: { code: out.status === 403 ? 'forbidden' : 'not-found', message: out.reason } });
+    return out.ack;
   });
 
   app.get('/api/commands/:id', async (req, reply) => {

@@ -3,9 +3,10 @@
  * server-rendered HTML on the technician API's server, no scripts at all
  * (CSP `default-src 'none'`, the one style by hash, forms only to this
  * origin). It lists the technician's rooms (online/offline, sync, device
- * health, lessons by receipt state, alerts and help requests of the last 24
- * hours) and the recent alerts, and has a command form that issues through the same CloudCommands
- * as the API, so scope, role and audit are the same.
+ * health, lessons by receipt state, open alerts and help requests) and the
+ * open alerts, each with a button that acknowledges it (sync/cloud/alerts.ts),
+ * and has a command form that issues through the same CloudCommands as the
+ * API, so scope, role and audit are the same.
  *
  * A browser cannot add a Bearer header to a form, so the page (only the page)
  * also takes Basic credentials: user = technician name, password = token
@@ -19,7 +20,8 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypt
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { CloudCommands, CommandRecord } from './commands.js';
-import { roomSummary } from './api.js';
+import { acknowledgeAlertInScope, alertIdSchema, roomSummary } from './api.js';
+import { linkIdSchema } from '../protocol.js';
 import type { CloudStore } from './store.js';
 import { roleMay, TECHNICIAN_COMMANDS, type Technicians } from './technicians.js';
 
@@ -47,10 +49,11 @@ const TEXT = {
     badArgs: '参数不是 JSON 对象',
     badForm: '表单无效或已过期，请刷新页面',
     lessons: '课次同步（完整/不完整/待确认）',
-    alerts: '24 小时告警（报修）',
-    recentAlerts: '最近告警',
-    noAlerts: '24 小时内没有告警',
+    alerts: '未处理告警（报修）',
+    recentAlerts: '未处理告警',
+    noAlerts: '没有未处理的告警',
     helpRequest: '报修',
+    acknowledge: '确认已处理',
   },
   en: {
     title: 'Classroom fleet',
@@ -75,10 +78,11 @@ const TEXT = {
     badArgs: 'the arguments are not a JSON object',
     badForm: 'invalid or stale form, reload the page',
     lessons: 'Lessons synced (complete/incomplete/pending)',
-    alerts: 'Alerts in 24 h (help requests)',
-    recentAlerts: 'Recent alerts',
-    noAlerts: 'No alerts in the last 24 hours',
+    alerts: 'Open alerts (help requests)',
+    recentAlerts: 'Open alerts',
+    noAlerts: 'No open alerts',
     helpRequest: 'help request',
+    acknowledge: 'Acknowledge',
   },
 } as const;
 type Lang = keyof typeof TEXT;
@@ -86,7 +90,7 @@ type Lang = keyof typeof TEXT;
 const STYLE =
   'body{font-family:"Noto Sans CJK SC","Noto Sans SC",sans-serif;margin:24px;color:#1f2933}' +
   'table{border-collapse:collapse}td,th{border:1px solid #cbd2d9;padding:4px 10px;text-align:left}' +
-  '.on{color:#1e7e34}.off{color:#b00020}pre{background:#f4f6f8;padding:12px;max-width:100ch;overflow:auto}';
+  '.on{color:#1e7e34}.off{color:#b00020}form.inline{display:inline}pre{background:#f4f6f8;padding:12px;max-width:100ch;overflow:auto}';
 const STYLE_HASH = createHash('sha256').update(STYLE, 'utf8').digest('base64');
 export const FLEET_CSP = `default-src 'none'; style-src 'sha256-${STYLE_HASH}'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'`;
 
@@ -97,6 +101,7 @@ function page(lang: Lang, title: string, body: string): string {
   return `<!doctype html><html lang="${lang}"><head><meta charset="utf-8"><title>${esc(title)}</title><style>${STYLE}</style></head><body>${body}</body></html>`;
 }
 
+const ackFormSchema = z.object({ room: linkIdSchema, alert: alertIdSchema, csrf: z.string(), lang: z.string().optional() });
 const formSchema = z.object({ room: z.string(), command: z.string(), args: z.string().max(16_000).default('{}'), csrf: z.string(), lang: z.string().optional() });
 
 export function registerFleet(app: FastifyInstance, deps: { store: CloudStore; commands: CloudCommands; technicians: Technicians; now?: () => number; waitMs?: number }): void {
@@ -136,17 +141,23 @@ export function registerFleet(app: FastifyInstance, deps: { store: CloudStore; c
     const table = rooms.length
       ? `<table><thead><tr><th>${t.room}</th><th>${t.school}</th><th>${t.status}</th><th>${t.lastBatch}</th><th>${t.ackedSeq}</th><th>${t.devices}</th><th>${t.errors}</th><th>${t.lessons}</th><th>${t.alerts}</th></tr></thead><tbody>${rows}</tbody></table>`
       : `<p>${t.noRooms}</p>`;
+    const csrf = esc(csrfFor(tech.name));
     const alertItems = rooms.flatMap((r) =>
-      r.alerts.recent.map(
+      r.alerts.open.map(
         (a) =>
           `<li><b>${esc(r.roomId)}</b> ${esc(new Date(a.ts).toISOString().slice(0, 16).replace('T', ' '))} ` +
-          `<span class="${a.severity === 'info' ? 'on' : 'off'}">${esc(a.code === 'help-request' ? t.helpRequest : a.code)}</span> ${esc(a.message)}</li>`,
+          `<span class="${a.severity === 'info' ? 'on' : 'off'}">${esc(a.code === 'help-request' ? t.helpRequest : a.code)}</span> ${esc(a.message)}` +
+          (a.id === null
+            ? ''
+            : ` <form method="post" action="/fleet/alerts/ack" class="inline"><input type="hidden" name="csrf" value="${csrf}"><input type="hidden" name="lang" value="${lang}">` +
+              `<input type="hidden" name="room" value="${esc(r.roomId)}"><input type="hidden" name="alert" value="${esc(a.id)}"><button type="submit">${t.acknowledge}</button></form>`) +
+          `</li>`,
       ),
     );
     const alertList = `<h2>${t.recentAlerts}</h2>${alertItems.length ? `<ul>${alertItems.join('')}</ul>` : `<p>${t.noAlerts}</p>`}`;
     const form =
       `<h2>${t.sendCommand}</h2><form method="post" action="/fleet/commands">` +
-      `<input type="hidden" name="csrf" value="${esc(csrfFor(tech.name))}"><input type="hidden" name="lang" value="${lang}">` +
+      `<input type="hidden" name="csrf" value="${csrf}"><input type="hidden" name="lang" value="${lang}">` +
       `<label>${t.room} <select name="room">${rooms.map((r) => `<option>${esc(r.roomId)}</option>`).join('')}</select></label> ` +
       `<label>${t.command} <select name="command">${commands.map((c) => `<option>${esc(c)}</option>`).join('')}</select></label><br>` +
       `<label>${t.args}<br><textarea name="args" rows="4" cols="60">{}</textarea></label><br><button type="submit">${t.send}</button></form>`;
@@ -182,5 +193,23 @@ export function registerFleet(app: FastifyInstance, deps: { store: CloudStore; c
       shown = { error: { code: out.status === 403 ? 'forbidden' : 'not-found', message: out.reason } };
     }
     return page(lang, t.result, `<h1>${t.result}</h1><pre>${esc(JSON.stringify(shown, null, 2))}</pre><p><a href="/fleet?lang=${lang}">${t.back}</a></p>`);
+  });
+
+  app.post('/fleet/alerts/ack', async (req, reply) => {
+    const tech = req.technician!;
+    const form = ackFormSchema.safeParse(req.body ?? {});
+    const lang = form.success && form.data.lang === 'en' ? 'en' : 'zh-CN';
+    const t = TEXT[lang];
+    const expected = Buffer.from(csrfFor(tech.name));
+    const given = Buffer.from(form.success ? form.data.csrf : '');
+    html(reply);
+    if (!form.success || given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      return reply.code(403).send(page(lang, t.result, `<p>${t.badForm}</p><p><a href="/fleet?lang=${lang}">${t.back}</a></p>`));
+    }
+    const out = await acknowledgeAlertInScope(deps, tech, form.data.room, form.data.alert, now());
+    // Done (or done before): back to the page, where the alert is gone. Refused: say why.
+    if (out.ok) return reply.code(303).header('location', `/fleet?lang=${lang}`).send('');
+    reply.code(out.status);
+    return page(lang, t.result, `<h1>${t.result}</h1><pre>${esc(out.reason)}</pre><p><a href="/fleet?lang=${lang}">${t.back}</a></p>`);
   });
 }

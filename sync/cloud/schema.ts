@@ -249,7 +249,33 @@ CREATE OR REPLACE VIEW events_corrected AS
     ON o.room_id = e.room_id AND o.store_id = e.store_id AND o.boot_id = e.boot_id AND o.synced = 0;
 `;
 
-export const MIGRATIONS: readonly Migration[] = [{ version: 1, name: 'initial schema (events, rooms, status, pushes, commands, audit, receipts, clock offsets)', sqlite: V1_SQLITE, postgres: V1_POSTGRES }];
+/**
+ * Version 2: technicians' acknowledgements of the rooms' alerts (sync/cloud/alerts.ts). An alert is
+ * an `alert` event whose entity id is the alert's id; it is open while it has no row here.
+ */
+const V2_SQLITE = `
+CREATE TABLE alert_acks (
+  room_id    TEXT    NOT NULL,
+  alert_id   TEXT    NOT NULL,
+  technician TEXT    NOT NULL,
+  acked_at   INTEGER NOT NULL,
+  PRIMARY KEY (room_id, alert_id)
+) STRICT, WITHOUT ROWID;
+`;
+const V2_POSTGRES = `
+CREATE TABLE alert_acks (
+  room_id    TEXT   NOT NULL,
+  alert_id   TEXT   NOT NULL,
+  technician TEXT   NOT NULL,
+  acked_at   BIGINT NOT NULL,
+  PRIMARY KEY (room_id, alert_id)
+);
+`;
+
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: 'initial schema (events, rooms, status, pushes, commands, audit, receipts, clock offsets)', sqlite: V1_SQLITE, postgres: V1_POSTGRES },
+  { version: 2, name: 'alert acknowledgements', sqlite: V2_SQLITE, postgres: V2_POSTGRES },
+];
 
 /** An arbitrary constant: the advisory lock that serialises migrations across cloud processes on one PostgreSQL database. */
 const MIGRATION_LOCK = 7_361_450_221;

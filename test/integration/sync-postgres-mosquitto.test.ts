@@ -21,6 +21,7 @@ import { systemClock } from '../../edge/util/clock.js';
 import { createLogger, silentLogger } from '../../edge/util/logger.js';
 import { cloudConfigSchema, startCloud, type RunningCloud } from '../../sync/cloud/cli.js';
 import type { DatabaseConfig } from '../../sync/cloud/db-config.js';
+import { MIGRATIONS } from '../../sync/cloud/schema.js';
 import { CloudStore } from '../../sync/cloud/store.js';
 import { Uplink } from '../../sync/uplink.js';
 import { IngestWorker } from '../../sync/cloud/worker.js';
@@ -190,7 +191,7 @@ describe('district sync into PostgreSQL (two ingest workers, mosquitto)', () => 
       const view = await CloudStore.open(database);
       try {
         await expectExactlyOnce(view, 'r2', store, 42);
-        expect(await view.db.all('SELECT version FROM schema_version')).toEqual([{ version: 1 }]);
+        expect(await view.db.all('SELECT version FROM schema_version ORDER BY version')).toEqual(MIGRATIONS.map((m) => ({ version: m.version })));
       } finally {
         await view.close();
       }

@@ -203,6 +203,7 @@ describe.each(BACKENDS)('technician HTTP API (%s)', (backend) => {
     return { ...s, app };
   }
   const wang = { authorization: 'Bearer wang:wang-secret-0123456789' };
+  const li = { authorization: 'Bearer li:li-secret-0123456789' };
 
   it('has no anonymous route', async () => {
     const { app } = await api();
@@ -245,7 +246,7 @@ describe.each(BACKENDS)('technician HTTP API (%s)', (backend) => {
     expect(published).toHaveLength(1);
   });
 
-  it('a room shows its lessons by the latest receipt state and the alerts (help requests) of the last 24 hours', async () => {
+  it('a room shows its lessons by the latest receipt state and its open alerts (help requests); a technician acknowledges them', async () => {
     const { app } = await api();
     const now = T0 + 5000;
     const alert = (seq: number, code: string, severity: string, ts: number) => ({
@@ -258,31 +259,64 @@ describe.each(BACKENDS)('technician HTTP API (%s)', (backend) => {
       clockSynced: true,
       bootId: 'x',
     });
-    const events = [alert(1, 'device-offline', 'warning', now - 25 * 3600_000), alert(2, 'help-request', 'warning', now - 3600_000), alert(3, 'unknown-card', 'info', now - 60_000)];
-    await store.commitBatch({ v: 1, roomId: 'jy-0101-r203', storeId: 's-alerts', batchId: 'ba', firstSeq: 1, lastSeq: 3, events, sentAt: now }, now);
+    const room = 'jy-0101-r203';
+    // Received eight days ago and never acknowledged: past the open window, no longer listed.
+    await store.commitBatch({ v: 1, roomId: room, storeId: 's-alerts', batchId: 'b0', firstSeq: 1, lastSeq: 1, events: [alert(1, 'sync-disabled', 'warning', now - 8 * 86_400_000)], sentAt: now }, now - 8 * 86_400_000);
+    const events = [alert(2, 'device-offline', 'warning', now - 25 * 3600_000), alert(3, 'help-request', 'warning', now - 3600_000), alert(4, 'unknown-card', 'info', now - 60_000)];
+    await store.commitBatch({ v: 1, roomId: room, storeId: 's-alerts', batchId: 'ba', firstSeq: 2, lastSeq: 4, events, sentAt: now }, now);
     const receipt = (lesson: string, revision: number, state: string) =>
       store.db.run(
         'INSERT INTO receipts (room_id, store_id, lesson_id, revision, receipt_seq, count, counts, digest, state, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-        ['jy-0101-r203', 's-alerts', lesson, revision, 10 + revision, 1, '{}', 'd', state, now],
+        [room, 's-alerts', lesson, revision, 10 + revision, 1, '{}', 'd', state, now],
       );
     await receipt('L1', 1, 'complete');
     await receipt('L2', 1, 'complete');
     await receipt('L2', 2, 'incomplete'); // a correction after the first receipt: the latest revision decides
     await receipt('L3', 1, 'pending');
-    const r = await app.inject({ url: '/api/rooms', headers: wang });
-    const room = (r.json() as { rooms: Array<{ roomId: string; lessons: object; alerts: { count: number; helpRequests: number; recent: Array<{ code: string }> } }> }).rooms.find(
-      (x) => x.roomId === 'jy-0101-r203',
-    )!;
-    expect(room.lessons).toEqual({ complete: 1, incomplete: 1, pending: 1 });
-    expect(room.alerts.count).toBe(2);
-    expect(room.alerts.helpRequests).toBe(1);
-    expect(room.alerts.recent.map((a) => a.code)).toEqual(['unknown-card', 'help-request']);
+    type Summary = { roomId: string; lessons: object; alerts: { count: number; helpRequests: number; open: Array<{ id: string; code: string }> } };
+    const summary = async () => ((await app.inject({ url: '/api/rooms', headers: wang })).json() as { rooms: Summary[] }).rooms.find((x) => x.roomId === room)!;
+    const before = await summary();
+    expect(before.lessons).toEqual({ complete: 1, incomplete: 1, pending: 1 });
+    expect(before.alerts).toMatchObject({ count: 3, helpRequests: 1 });
+    expect(before.alerts.open.map((a) => a.code)).toEqual(['unknown-card', 'help-request', 'device-offline']);
     const page = await app.inject({ url: '/fleet', headers: wang });
     expect(page.body).toContain('<td class="off">1/1/1</td>');
-    expect(page.body).toContain('<td class="off">2 (1)</td>');
+    expect(page.body).toContain('<td class="off">3 (1)</td>');
     expect(page.body).toContain('报修');
-    expect(page.body).toContain('help-request &lt;b&gt;2&lt;/b&gt;'); // escaped, never markup
-    expect(page.body).not.toContain('device-offline');
+    expect(page.body).toContain('help-request &lt;b&gt;3&lt;/b&gt;'); // escaped, never markup
+    expect(page.body).not.toContain('sync-disabled');
+    expect(page.body.match(/action="\/fleet\/alerts\/ack"/g)).toHaveLength(3);
+
+    // Acknowledged through the API: no longer open; a second acknowledgement changes nothing and says who did it.
+    const ack = (headers: Record<string, string>, r: string, id: string) => app.inject({ method: 'POST', url: `/api/rooms/${r}/alerts/${id}/ack`, headers });
+    const first = await ack(wang, room, 'a3');
+    expect(first.statusCode).toBe(200);
+    expect(first.json()).toEqual({ roomId: room, alertId: 'a3', technician: 'wang', ackedAt: now, already: false });
+    const again = await ack(li, room, 'a3');
+    expect(again.json()).toMatchObject({ technician: 'wang', already: true });
+    expect((await ack(wang, room, 'a99')).statusCode).toBe(404);
+    expect((await ack(wang, 'jy-0202-r101', 'a3')).statusCode).toBe(403);
+    expect((await ack(wang, room, 'bad id!')).statusCode).toBe(400);
+    expect((await summary()).alerts).toMatchObject({ count: 2, helpRequests: 0 });
+    const audit = (await app.inject({ url: '/api/audit', headers: li })).json() as { entries: Array<{ technician: string; action: string; outcome: string; roomId: string }> };
+    expect(audit.entries.filter((e) => e.action === 'alert.ack').map((e) => [e.technician, e.roomId, e.outcome])).toEqual([
+      ['wang', 'jy-0202-r101', 'refused'],
+      ['li', room, 'already-acknowledged'],
+      ['wang', room, 'acknowledged'],
+    ]);
+
+    // Acknowledged on the fleet page: the form needs the page's CSRF token, then leads back to the page.
+    const csrf = /name="csrf" value="([^"]+)"/.exec(page.body)![1]!;
+    const post = (form: Record<string, string>) =>
+      app.inject({ method: 'POST', url: '/fleet/alerts/ack', headers: { ...wang, 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams(form).toString() });
+    expect((await post({ room, alert: 'a4', csrf: 'forged' })).statusCode).toBe(403);
+    const done = await post({ room, alert: 'a4', csrf, lang: 'en' });
+    expect(done.statusCode).toBe(303);
+    expect(done.headers.location).toBe('/fleet?lang=en');
+    const after = await app.inject({ url: '/fleet?lang=en', headers: wang });
+    expect(after.body).toContain('<td>1 (0)</td>');
+    expect(after.body).not.toContain('unknown-card');
+    expect(after.body).toContain('device-offline');
   });
 
   it('the fleet page: Basic or Bearer, no scripts, rooms in scope, a command form guarded by a CSRF token', async () => {
