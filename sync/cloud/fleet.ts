@@ -17,7 +17,7 @@
  * Text in zh-CN by default, English with `?lang=en`.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { CloudCommands, CommandRecord } from './commands.js';
 import { acknowledgeAlertInScope, alertIdSchema, roomSummary } from './api.js';
@@ -165,27 +165,39 @@ export function registerFleet(app: FastifyInstance, deps: { store: CloudStore; c
     return page(lang, t.title, `<h1>${t.title}</h1>${table}${alertList}${form}`);
   });
 
-  app.post('/fleet/commands', async (req, reply) => {
-    const tech = req.technician!;
-    const form = formSchema.safeParse(req.body ?? {});
-    const lang = form.success && form.data.lang === 'en' ? 'en' : 'zh-CN';
+  /**
+   * A posted form: parsed, its CSRF token checked against the technician's. Null after answering
+   * 403 (invalid or stale form); otherwise the form, its language and texts.
+   */
+  const postedForm = <S extends z.ZodType<{ csrf: string; lang?: string | undefined }>>(schema: S, req: FastifyRequest, reply: FastifyReply) => {
+    const form = schema.safeParse(req.body ?? {});
+    const lang: Lang = form.success && form.data.lang === 'en' ? 'en' : 'zh-CN';
     const t = TEXT[lang];
-    const expected = Buffer.from(csrfFor(tech.name));
+    const expected = Buffer.from(csrfFor(req.technician!.name));
     const given = Buffer.from(form.success ? form.data.csrf : '');
     html(reply);
     if (!form.success || given.length !== expected.length || !timingSafeEqual(given, expected)) {
-      return reply.code(403).send(page(lang, t.result, `<p>${t.badForm}</p><p><a href="/fleet?lang=${lang}">${t.back}</a></p>`));
+      void reply.code(403).send(page(lang, t.result, `<p>${t.badForm}</p><p><a href="/fleet?lang=${lang}">${t.back}</a></p>`));
+      return null;
     }
+    return { data: form.data as z.infer<S>, lang, t };
+  };
+
+  app.post('/fleet/commands', async (req, reply) => {
+    const tech = req.technician!;
+    const posted = postedForm(formSchema, req, reply);
+    if (!posted) return reply;
+    const { data: form, lang, t } = posted;
     let args: unknown;
     try {
-      args = JSON.parse(form.data.args || '{}');
+      args = JSON.parse(form.args || '{}');
     } catch {
       args = null;
     }
     if (!args || typeof args !== 'object' || Array.isArray(args)) {
       return reply.code(400).send(page(lang, t.result, `<p>${t.badArgs}</p><p><a href="/fleet?lang=${lang}">${t.back}</a></p>`));
     }
-    const out = await deps.commands.issue(tech, form.data.room, form.data.command, args as Record<string, unknown>);
+    const out = await deps.commands.issue(tech, form.room, form.command, args as Record<string, unknown>);
     let shown: CommandRecord | { error: { code: string; message: string } };
     if (out.ok) shown = (await deps.commands.wait(out.command.id, deps.waitMs ?? 10_000)) ?? out.command;
     else {
@@ -196,17 +208,10 @@ export function registerFleet(app: FastifyInstance, deps: { store: CloudStore; c
   });
 
   app.post('/fleet/alerts/ack', async (req, reply) => {
-    const tech = req.technician!;
-    const form = ackFormSchema.safeParse(req.body ?? {});
-    const lang = form.success && form.data.lang === 'en' ? 'en' : 'zh-CN';
-    const t = TEXT[lang];
-    const expected = Buffer.from(csrfFor(tech.name));
-    const given = Buffer.from(form.success ? form.data.csrf : '');
-    html(reply);
-    if (!form.success || given.length !== expected.length || !timingSafeEqual(given, expected)) {
-      return reply.code(403).send(page(lang, t.result, `<p>${t.badForm}</p><p><a href="/fleet?lang=${lang}">${t.back}</a></p>`));
-    }
-    const out = await acknowledgeAlertInScope(deps, tech, form.data.room, form.data.alert, now());
+    const posted = postedForm(ackFormSchema, req, reply);
+    if (!posted) return reply;
+    const { data: form, lang, t } = posted;
+    const out = await acknowledgeAlertInScope(deps, req.technician!, form.room, form.alert, now());
     // Done (or done before): back to the page, where the alert is gone. Refused: say why.
     if (out.ok) return reply.code(303).header('location', `/fleet?lang=${lang}`).send('');
     reply.code(out.status);
