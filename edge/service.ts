@@ -23,6 +23,7 @@ import { startClassroom, type Classroom, type ClassroomTiming } from './classroo
 import type { TapSink } from './devices/supervisor.js';
 import type { Clock } from './util/clock.js';
 import { ClockSyncProbe } from './util/clock-sync.js';
+import { alertAckHandler } from '../sync/alert-acks.js';
 import type { Logger } from './util/logger.js';
 import { packageInfo } from './util/package-info.js';
 import { DatasetDownlink } from '../sync/datasets-downlink.js';
@@ -255,6 +256,15 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
         });
         uplink.subscribe(downlink.subscription, (topic, payload) => void downlink.handle(topic, payload));
         uplink.subscribe(districtTopics(config.room.id).receipts, (_topic, payload) => void classroom!.receipts.handleOutcome(payload));
+        const onAlertAck = alertAckHandler({
+          roomId: config.room.id,
+          clock,
+          logger,
+          newId: randomUUID,
+          publishAlert: (alert) => bus.publish(topics.alert, alert, { qos: 1 }),
+          onRejected: () => metrics.syncErrors.inc({ reason: 'malformed-alert-ack' }),
+        });
+        uplink.subscribe(districtTopics(config.room.id).alertAcks, (topic, payload) => void onAlertAck(topic, payload).catch((e: unknown) => log.error({ err: e }, 'alert acknowledgement not shown')));
         const configDownlink = new ConfigDownlink({
           roomId: config.room.id,
           applier: configPush,

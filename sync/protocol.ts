@@ -156,6 +156,24 @@ export const remoteCommandSchema = z
   .refine((c) => c.expiresAt >= c.issuedAt, { path: ['expiresAt'], message: 'must not be before issuedAt' });
 export type RemoteCommand = z.infer<typeof remoteCommandSchema>;
 
+/**
+ * A technician acknowledged one of the room's alerts in the cloud (sync/cloud/alerts.ts), sent
+ * down so that the room can tell its teacher (a help request: "a technician has seen it").
+ * QoS 1, not retained: a room that is offline gets it from its session when it returns.
+ */
+export const alertAckMessageSchema = z
+  .object({
+    v: z.literal(PROTOCOL_VERSION),
+    roomId: linkIdSchema,
+    alertId: z.string().min(1).max(64),
+    /** The acknowledged alert's code (e.g. `help-request`), so the room need not remember its alerts. */
+    code: z.string().min(1).max(64),
+    technician: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.@-]+$/, 'letters, digits and _ . @ - only'),
+    ackedAt: msSchema,
+  })
+  .strict();
+export type AlertAckMessage = z.infer<typeof alertAckMessageSchema>;
+
 export const COMMAND_STATUSES = ['ok', 'error', 'expired', 'rejected'] as const;
 export type CommandStatus = (typeof COMMAND_STATUSES)[number];
 
@@ -187,6 +205,7 @@ export const districtTopics = (roomId: string) => {
     telemetry: (deviceId: string) => `${r}up/telemetry/${deviceId}`,
     commands: `${r}down/commands`,
     commandResults: `${r}up/command-results`,
+    alertAcks: `${r}down/alert-acks`,
   };
 };
 
@@ -199,7 +218,7 @@ export const CLOUD_SUBSCRIPTIONS = {
 };
 
 export type DistrictTopic =
-  | { kind: 'events' | 'ack' | 'status' | 'receipts' | 'commands' | 'command-results'; roomId: string }
+  | { kind: 'events' | 'ack' | 'status' | 'receipts' | 'commands' | 'command-results' | 'alert-acks'; roomId: string }
   | { kind: 'telemetry'; roomId: string; deviceId: string };
 
 /** Parses a district topic; null for anything else (or an id that is not a valid link id). */
@@ -213,6 +232,7 @@ export function parseDistrictTopic(topic: string): DistrictTopic | null {
   if (dir === 'down' && what === 'ack' && deviceId === undefined) return { kind: 'ack', roomId };
   if (dir === 'down' && what === 'receipts' && deviceId === undefined) return { kind: 'receipts', roomId };
   if (dir === 'down' && what === 'commands' && deviceId === undefined) return { kind: 'commands', roomId };
+  if (dir === 'down' && what === 'alert-acks' && deviceId === undefined) return { kind: 'alert-acks', roomId };
   if (dir === 'up' && what === 'command-results' && deviceId === undefined) return { kind: 'command-results', roomId };
   if (dir === 'up' && what === 'telemetry' && deviceId !== undefined && linkIdSchema.safeParse(deviceId).success) {
     return { kind: 'telemetry', roomId, deviceId };

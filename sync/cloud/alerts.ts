@@ -12,6 +12,7 @@
 import type { Technician } from './technicians.js';
 import type { CloudStore } from './store.js';
 import type { Queryable } from './db.js';
+import { PROTOCOL_VERSION, type AlertAckMessage } from '../protocol.js';
 
 /** Open alerts received longer ago than this are no longer listed (they stay in `events`). */
 export const ALERT_OPEN_WINDOW_MS = 7 * 24 * 3600_000;
@@ -43,7 +44,7 @@ export interface AlertAck {
   already: boolean;
 }
 
-export type AckOutcome = { ok: true; ack: AlertAck } | { ok: false; status: 404; reason: string };
+export type AckOutcome = { ok: true; ack: AlertAck; code: string } | { ok: false; status: 404; reason: string };
 
 /** Writes one cloud_audit row (CloudCommands.audit). */
 export type Audit = (
@@ -113,6 +114,11 @@ export async function acknowledgeAlert(store: CloudStore, audit: Audit, tech: Te
       },
       tx,
     );
-    return { ok: true, ack: { roomId, alertId, technician: row!.technician, ackedAt: Number(row!.acked_at), already } } as const;
+    return { ok: true, ack: { roomId, alertId, technician: row!.technician, ackedAt: Number(row!.acked_at), already }, code: alert?.code ?? 'unknown' } as const;
   });
+}
+
+/** The message that tells the room (docs/sync.md, "Alerts"); sent once, for the first acknowledgement. */
+export function alertAckMessage(ack: AlertAck, code: string): AlertAckMessage {
+  return { v: PROTOCOL_VERSION, roomId: ack.roomId, alertId: ack.alertId, code: code.slice(0, 64) || 'unknown', technician: ack.technician, ackedAt: ack.ackedAt };
 }

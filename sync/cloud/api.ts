@@ -20,8 +20,8 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Logger } from '../../edge/util/logger.js';
-import { commandNameSchema, linkIdSchema, telemetrySchema, statusSchema } from '../protocol.js';
-import { acknowledgeAlert, openAlerts, type AlertAck, type Audit, type RoomAlerts } from './alerts.js';
+import { commandNameSchema, districtTopics, linkIdSchema, telemetrySchema, statusSchema } from '../protocol.js';
+import { acknowledgeAlert, alertAckMessage, openAlerts, type AlertAck, type Audit, type RoomAlerts } from './alerts.js';
 import type { CloudCommands, CommandRecord } from './commands.js';
 import type { CloudStore } from './store.js';
 import type { Technician, Technicians } from './technicians.js';
@@ -164,7 +164,10 @@ export async function acknowledgeAlertInScope(
     await audit({ technician: tech.name, role: tech.role, roomId, action: 'alert.ack', commandId: null, outcome: 'refused', detail: `${alertId}: ${reason}` });
     return { ok: false, status: 403, reason };
   }
-  return acknowledgeAlert(deps.store, audit, tech, roomId, alertId, now);
+  const out = await acknowledgeAlert(deps.store, audit, tech, roomId, alertId, now);
+  // The room hears of the first acknowledgement only (after the commit): the teacher who asked for help learns it was seen.
+  if (out.ok && !out.ack.already) deps.commands.notifyRoom(districtTopics(roomId).alertAcks, alertAckMessage(out.ack, out.code));
+  return out.ok ? { ok: true, ack: out.ack } : out;
 }
 
 export function createCloudApi(deps: CloudApiDeps): FastifyInstance {

@@ -179,6 +179,14 @@ export class CloudCommands {
     return { ok: true, command: (await this.get(msg.id))! };
   }
 
+  /**
+   * Sends a message down to a room on the command link (QoS 1), not awaited: with the broker away,
+   * mqtt.js keeps it until the link is back. Used for alert acknowledgements (sync/cloud/alerts.ts).
+   */
+  notifyRoom(topic: string, msg: object): void {
+    this.deps.publish(topic, encodeMessage(msg)).catch((err: unknown) => this.log.warn({ err, topic }, 'message to the room not published'));
+  }
+
   async get(id: string): Promise<CommandRecord | null> {
     const row = await this.deps.store.db.get<Row>('SELECT * FROM commands WHERE id = ?', [id]);
     return row ? toRecord(row) : null;

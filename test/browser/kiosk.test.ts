@@ -316,6 +316,9 @@ describe('the kiosk as a first-time teacher uses it', () => {
     await page.locator('.alerts [data-code="help-request"]').waitFor();
     const audit = svc!.store.db.prepare(`SELECT actor FROM audit_log WHERE action = 'kiosk.help-request'`).all();
     expect(audit).toEqual([{ actor: 'kiosk' }]);
+    // A technician acknowledged it in the district (sync/alert-acks.ts puts this on the bus): the teacher sees it was seen.
+    await svc!.broker.publish('classroom/demo-room/alert', { id: 'ack-1', ts: Date.now(), severity: 'info', code: 'help-acknowledged', message: 'technician wang has seen the help request' });
+    expect(await page.locator('.alerts [data-code="help-acknowledged"] b').textContent()).toBe('技术人员已收到报修');
     await page.click('[data-tab="attendance"]');
   }, 30_000);
 

@@ -154,7 +154,7 @@ export class CloudDb {
 export interface CloudApiAnswer {
   id: string;
   status?: string;
-  rooms?: Array<{ roomId: string; online: boolean }>;
+  rooms?: Array<{ roomId: string; online: boolean; alerts?: { count: number; helpRequests: number; open: Array<{ id: string | null; code: string }> } }>;
   devices?: Array<{ deviceId: string; online: boolean }>;
   entries?: Array<Record<string, unknown>>;
   error?: { code: string; message: string };

@@ -26,7 +26,7 @@ import type { CommandRecord } from '../../sync/cloud/commands.js';
 import { districtTopics, encodeMessage, type RemoteCommand } from '../../sync/protocol.js';
 import { edgeCloudYaml, startDistrictBroker, type DistrictBroker } from '../helpers/mosquitto.js';
 import { waitFor } from '../helpers/peers.js';
-import { tempRoom, type TempRoom } from '../helpers/room.js';
+import { PASSWORDS, tempRoom, type TempRoom } from '../helpers/room.js';
 
 const ROOM = 'jy-0101-r203';
 const OTHER = 'jy-0202-r101';
@@ -183,6 +183,28 @@ describe('technicians\' remote commands over mosquitto', () => {
     // Not run: the panel saw no new device.command (the store kept the earlier two).
     expect(audit.filter((a) => a.action === 'device.command')).toHaveLength(2);
   }, 60_000);
+
+  it("a teacher's help request is an open alert in the cloud; a technician acknowledges it and the room's bus tells the kiosk", async () => {
+    const kiosk = await mqtt.connectAsync(`mqtt://127.0.0.1:${svc!.ports.mqtt}`, { username: 'kiosk', password: PASSWORDS.kiosk, clientId: 'kiosk-help', reconnectPeriod: 0 });
+    const seen: Array<{ id: string; code: string; data?: Record<string, unknown> }> = [];
+    kiosk.on('message', (_t, p) => seen.push(JSON.parse(p.toString()) as (typeof seen)[number]));
+    await kiosk.subscribeAsync(`classroom/${ROOM}/alert`, { qos: 1 });
+    await svc!.raiseAlert({ severity: 'warning', code: 'help-request', message: 'the panel shows no picture' });
+    await waitFor(() => seen.some((a) => a.code === 'help-request'), 5000, 'the help request on the bus');
+    const help = seen.find((a) => a.code === 'help-request')!;
+    const open = async () => (await api('GET', '/api/rooms', WANG)).json.rooms?.find((r) => r.roomId === ROOM)?.alerts;
+    await waitFor(async () => (await open())?.open.some((a) => a.id === help.id) === true, 15_000, 'the help request open in the cloud');
+    expect((await open())!.helpRequests).toBe(1);
+    const ack = await api('POST', `/api/rooms/${ROOM}/alerts/${help.id}/ack`, WANG);
+    expect(ack).toMatchObject({ status: 200, json: { alertId: help.id, technician: 'wang', already: false } });
+    await waitFor(() => seen.some((a) => a.code === 'help-acknowledged'), 10_000, 'the acknowledgement on the room bus');
+    expect(seen.find((a) => a.code === 'help-acknowledged')!.data).toMatchObject({ alertId: help.id, technician: 'wang' });
+    expect((await open())!.helpRequests).toBe(0);
+    // Shown to the teacher, not sent back up as a new alert of the room.
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await cloud.store.events(ROOM)).filter((e) => e.stream === 'alert').map((e) => JSON.parse(e.payload).code)).not.toContain('help-acknowledged');
+    await kiosk.endAsync();
+  });
 
   it('an admin restarts the service: answered first, then the injected restart runs; logs.recent answers', async () => {
     const logs = await api('POST', `/api/rooms/${ROOM}/commands?wait=15000`, LI, { command: 'logs.recent', args: { limit: 20 } });

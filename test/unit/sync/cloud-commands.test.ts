@@ -247,7 +247,7 @@ describe.each(BACKENDS)('technician HTTP API (%s)', (backend) => {
   });
 
   it('a room shows its lessons by the latest receipt state and its open alerts (help requests); a technician acknowledges them', async () => {
-    const { app } = await api();
+    const { app, published } = await api();
     const now = T0 + 5000;
     const alert = (seq: number, code: string, severity: string, ts: number) => ({
       seq,
@@ -294,6 +294,11 @@ describe.each(BACKENDS)('technician HTTP API (%s)', (backend) => {
     expect(first.json()).toEqual({ roomId: room, alertId: 'a3', technician: 'wang', ackedAt: now, already: false });
     const again = await ack(li, room, 'a3');
     expect(again.json()).toMatchObject({ technician: 'wang', already: true });
+    // The room hears of the first acknowledgement only, with the alert's code (its kiosk shows a help request as seen).
+    await new Promise((r) => setImmediate(r));
+    expect(published.map((p) => [p.topic, JSON.parse(p.payload.toString())])).toEqual([
+      [districtTopics(room).alertAcks, { v: 1, roomId: room, alertId: 'a3', code: 'help-request', technician: 'wang', ackedAt: now }],
+    ]);
     expect((await ack(wang, room, 'a99')).statusCode).toBe(404);
     expect((await ack(wang, 'jy-0202-r101', 'a3')).statusCode).toBe(403);
     expect((await ack(wang, room, 'bad id!')).statusCode).toBe(400);
