@@ -38,6 +38,8 @@ export const linkIdSchema = z
 
 const seqSchema = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 const msSchema = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+/** A technician's name as the cloud configures it (sync/cloud/technicians.ts) and names it on the link. */
+export const technicianNameSchema = z.string().min(1).max(64).regex(/^[A-Za-z0-9_.@-]+$/, 'letters, digits and _ . @ - only');
 
 export const linkEventSchema = z
   .object({
@@ -142,7 +144,7 @@ export const remoteCommandSchema = z
     id: commandIdSchema,
     issuedBy: z
       .object({
-        technician: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.@-]+$/, 'letters, digits and _ . @ - only'),
+        technician: technicianNameSchema,
         role: z.enum(COMMAND_ROLES),
       })
       .strict(),
@@ -168,7 +170,7 @@ export const alertAckMessageSchema = z
     alertId: z.string().min(1).max(64),
     /** The acknowledged alert's code (e.g. `help-request`), so the room need not remember its alerts. */
     code: z.string().min(1).max(64),
-    technician: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.@-]+$/, 'letters, digits and _ . @ - only'),
+    technician: technicianNameSchema,
     ackedAt: msSchema,
   })
   .strict();

@@ -17,14 +17,14 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { verifyPassword } from '../../edge/security/passwords.js';
-import { COMMAND_ROLES, linkIdSchema, type CommandRole } from '../protocol.js';
+import { COMMAND_ROLES, linkIdSchema, technicianNameSchema, type CommandRole } from '../protocol.js';
 
 export const TECHNICIAN_COMMANDS: readonly string[] = ['devices.list', 'device.command', 'scene.run', 'logs.recent', 'diagnostics'];
 const CACHE_MS = 5 * 60_000;
 
 export const technicianSchema = z
   .object({
-    name: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.@-]+$/, 'letters, digits and _ . @ - only'),
+    name: technicianNameSchema,
     tokenHash: z.string().startsWith('scrypt$', 'a scrypt hash made by `classroom-edge hash-password`'),
     role: z.enum(COMMAND_ROLES),
     /** School ids this technician manages; `*` is every school. */
