@@ -107,7 +107,7 @@ async function cmdStart(opts: { config?: string; 'data-dir'?: string }): Promise
     logRing,
     restart: (reason) => restartRequested?.(reason),
   });
-  const startupGc = collectAfterStartup(logger);
+  const cancelStartupGc = collectAfterStartup(logger);
 
   await new Promise<void>((resolve) => {
     const onSignal = (sig: string) => {
@@ -124,7 +124,7 @@ async function cmdStart(opts: { config?: string; 'data-dir'?: string }): Promise
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
-  clearTimeout(startupGc);
+  cancelStartupGc();
   await service.stop();
   return restarting ? RESTART_EXIT_CODE : 0;
 }
