@@ -62,10 +62,4 @@ export class DistrictTime {
     const head = this.samples[0];
     return head === undefined ? undefined : Math.round(at + head.offset);
   }
-
-  /** District minus edge wall clock (ms), for logs; undefined before the first sample. */
-  offsetFrom(edgeWallNow: number): number | undefined {
-    const d = this.now();
-    return d === undefined ? undefined : d - edgeWallNow;
-  }
 }

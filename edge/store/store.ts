@@ -223,7 +223,7 @@ class SqliteStore implements Store {
   }
 
   recordCardTap(t: CardTapInput): Promise<Recorded> {
-    // Rerunnable: a dedup lookup and two inserts. Sensor readings are not (the outbox's thinning
+    // Rerunnable: two inserts (the first a no-op for a known dedup key). Sensor readings are not (the outbox's thinning
     // remembers the last logged reading per device in memory, which a second run would see).
     return this.record('recordCardTap', cardTapInput, t, (append, v) => this.repos.cardTap(append, v), RERUNNABLE);
   }

@@ -71,9 +71,11 @@ export function collectAfterStartup(logger: Logger, opts: StartupGcOptions = {})
   const newSpace = opts.newSpace ?? newSpaceBytes;
   let timer: NodeJS.Timeout | null = null;
   let done = 0;
+  // Obtained at the first attempt (a fresh V8 context), then reused by the retries.
+  let gc: GcFunction | null | undefined = opts.gc;
   const run = (): void => {
     timer = null;
-    const gc = opts.gc === undefined ? obtainGc() : opts.gc;
+    if (gc === undefined) gc = obtainGc();
     if (!gc) {
       logger.debug('start-up garbage collection not available');
       return;
