@@ -8,8 +8,8 @@
  * Needs socat and python3-pymodbus (run with /usr/bin/python3): the suite
  * fails, loudly, when either is missing.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,8 +20,7 @@ import { SerialTransport } from '../../drivers/transports/serial.js';
 import { Mutex } from '../../drivers/util/mutex.js';
 import { silentLogger } from '../../edge/util/logger.js';
 import { systemClock } from '../../edge/util/clock.js';
-
-const PYTHON = '/usr/bin/python3';
+import { killGroupAndWait, PYTHON, requirePymodbus, startPeer, startPtyPair, waitFor } from '../helpers/peers.js';
 
 const SERVER_PY = `
 import sys, logging
@@ -48,35 +47,6 @@ const lock = new Mutex();
 let writes = 0;
 let garbageNext: Buffer | undefined;
 
-function requireTools(): void {
-  if (!existsSync('/usr/bin/socat')) throw new Error('socat is missing: apt-get install -y socat');
-  const py = spawnSync(PYTHON, ['-c', 'import pymodbus, serial; print(pymodbus.__version__)'], { encoding: 'utf8' });
-  if (py.status !== 0) throw new Error(`python3-pymodbus is missing for ${PYTHON}: apt-get install -y python3-pymodbus python3-serial\n${py.stderr}`);
-}
-
-function startDetached(cmd: string, args: string[]): ChildProcess {
-  const p = spawn(cmd, args, { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  p.stderr?.on('data', (d: Buffer) => {
-    err += d.toString();
-  });
-  p.on('exit', (code, signal) => {
-    if (code !== null && code !== 0) console.error(`${cmd} exited with ${code}: ${err}`);
-    void signal;
-  });
-  procs.push(p);
-  return p;
-}
-
-async function waitFor(cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const t0 = Date.now();
-  while (Date.now() - t0 < ms) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 function driver(unitId: number, options: Record<string, unknown>): ModbusRtuDriver {
   const d = createModbusRtuDriver(
     {
@@ -99,14 +69,14 @@ async function openIdle(d: ModbusRtuDriver): Promise<void> {
 }
 
 beforeAll(async () => {
-  requireTools();
+  requirePymodbus();
   dir = mkdtempSync(join(tmpdir(), 'ce-modbus-'));
   const a = join(dir, 'A');
   const b = join(dir, 'B');
   writeFileSync(join(dir, 'server.py'), SERVER_PY);
-  startDetached('/usr/bin/socat', ['-d', '-d', `pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`]);
-  await waitFor(() => existsSync(a) && existsSync(b), 5000, 'socat pty pair');
-  startDetached(PYTHON, [join(dir, 'server.py'), b]);
+  procs.push(await startPtyPair(a, b));
+  const server = startPeer('pymodbus RTU server', PYTHON, [join(dir, 'server.py'), b]);
+  procs.push(server);
 
   transport = new SerialTransport({ path: a, baudRate: 9600 });
   // Count writes, and optionally put line noise in front of the next request.
@@ -126,21 +96,14 @@ beforeAll(async () => {
     () => probe.execute('refresh', {}).then(() => true, () => false),
     15_000,
     'pymodbus server to answer',
+    [server],
   );
 }, 30_000);
 
 afterAll(async () => {
   for (const d of drivers) await d.close();
   await transport?.stop();
-  for (const p of procs) {
-    if (p.pid !== undefined && p.exitCode === null) {
-      try {
-        process.kill(-p.pid, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
-    }
-  }
+  for (const p of procs.reverse()) await killGroupAndWait(p);
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 

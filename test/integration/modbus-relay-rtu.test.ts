@@ -24,7 +24,7 @@ import { ModbusExceptionError } from '../../drivers/modbus/codec.js';
 import { Mutex } from '../../drivers/util/mutex.js';
 import { silentLogger } from '../../edge/util/logger.js';
 import { systemClock } from '../../edge/util/clock.js';
-import { killGroupAndWait, PYTHON, requirePymodbus, startDetached, startPtyPair, waitFor } from '../helpers/peers.js';
+import { killGroupAndWait, PYTHON, requirePymodbus, startPeer, startPtyPair, waitFor } from '../helpers/peers.js';
 
 // modbus-serial is CommonJS (module.exports = the client class); its typings' default export does not match under NodeNext.
 const ModbusRTU = createRequire(import.meta.url)('modbus-serial') as typeof ModbusSerialClient;
@@ -41,6 +41,7 @@ StartSerialServer(context=ModbusServerContext(slaves=slaves, single=False), fram
 
 let dir = '';
 const procs: ChildProcess[] = [];
+let pyServer: ChildProcess;
 const closers: Array<() => Promise<void>> = [];
 
 beforeAll(async () => {
@@ -49,7 +50,8 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'server.py'), SERVER_PY);
   procs.push(await startPtyPair(join(dir, 'pyA'), join(dir, 'pyB')));
   procs.push(await startPtyPair(join(dir, 'simA'), join(dir, 'simB')));
-  procs.push(startDetached(PYTHON, [join(dir, 'server.py'), join(dir, 'pyB')]));
+  pyServer = startPeer('pymodbus RTU server', PYTHON, [join(dir, 'server.py'), join(dir, 'pyB')]);
+  procs.push(pyServer);
 }, 30_000);
 
 afterAll(async () => {
@@ -103,7 +105,7 @@ describe('modbus-relay driver vs pymodbus RTU server (coils)', () => {
     closers.push(() => relays.close());
     await relays.open();
     // The server opens its end asynchronously: wait until it answers.
-    await waitFor(() => relays.execute('refresh', {}).then(() => true, () => false), 15_000, 'pymodbus RTU server to answer');
+    await waitFor(() => relays.execute('refresh', {}).then(() => true, () => false), 15_000, 'pymodbus RTU server to answer', [pyServer]);
     await expect(relays.execute('set', { on: true, channel: 'screen' })).resolves.toEqual({ 'on.screen': true });
     await expect(relays.execute('set', { on: true })).resolves.toEqual({ 'on.lights': true, 'on.screen': true, 'on.curtain': true, 'on.fan': true });
     await relays.execute('set', { on: false, channel: 'lights' });

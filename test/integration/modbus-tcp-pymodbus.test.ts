@@ -28,7 +28,7 @@ import { TcpTransport } from '../../drivers/transports/tcp.js';
 import { Mutex } from '../../drivers/util/mutex.js';
 import { silentLogger } from '../../edge/util/logger.js';
 import { systemClock } from '../../edge/util/clock.js';
-import { killGroupAndWait, PYTHON, requirePymodbus, startDetached, waitFor } from '../helpers/peers.js';
+import { killGroupAndWait, PYTHON, requirePymodbus, startPeer, waitFor } from '../helpers/peers.js';
 
 /** The same data in pymodbus and in our simulator. */
 const UNIT1 = { input: { 1: 215, 2: 655 }, holding: { 0x100: 0x4000, 0x101: 0x43ce, 0x102: 7 }, coils: { 0: false, 1: false, 2: false, 3: false } };
@@ -99,7 +99,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ce-mbtcp-'));
   writeFileSync(join(dir, 'server.py'), SERVER_PY);
   pyPort = await freePort();
-  py = startDetached(PYTHON, [join(dir, 'server.py'), String(pyPort)]);
+  py = startPeer('pymodbus TCP server', PYTHON, [join(dir, 'server.py'), String(pyPort)]);
   await waitFor(
     () =>
       new Promise<boolean>((resolve) => {
@@ -111,6 +111,7 @@ beforeAll(async () => {
       }),
     15_000,
     'pymodbus TCP server to listen',
+    [py],
   );
   sim = await ModbusTcpServerSim.listen({ units: { 1: UNIT1, 2: UNIT2 } });
 }, 30_000);

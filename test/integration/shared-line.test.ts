@@ -64,7 +64,7 @@ afterAll(async () => {
 
 describe('devices on real serial lines', () => {
   it('polls two Modbus units on one shared line against pymodbus', async () => {
-    await waitFor(() => svc.devices.get('air1')?.state.temperature === 21.5 && svc.devices.get('air2')?.state.temperature === -11, 20_000, 'both units read');
+    await waitFor(() => svc.devices.get('air1')?.state.temperature === 21.5 && svc.devices.get('air2')?.state.temperature === -11, 20_000, 'both units read', [modbusServer!]);
     expect(svc.devices.get('air1')?.state).toMatchObject({ temperature: 21.5, humidity: 65.5 });
     expect(svc.devices.get('air2')?.state).toMatchObject({ temperature: -11, humidity: 30 });
     const stored = svc.store.db.prepare("SELECT DISTINCT device FROM sensor_readings WHERE metric = 'temperature' ORDER BY device").all();
