@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { idSchema } from '../schemas/bus.js';
+import { recordingSchema } from './recording-schema.js';
 
 const host = z.string().min(1).max(253);
 const port = z.number().int().min(0).max(65535);
@@ -108,7 +109,7 @@ export type BrokerUserConfig = z.infer<typeof brokerUserSchema>;
 
 const bindList = z.array(host).min(1);
 
-const KIOSK_DEFAULTS = { idleLockSeconds: 180, pins: [], ventilation: { co2Ppm: 1000, pm25: 75 } };
+const KIOSK_DEFAULTS = { idleLockSeconds: 180, pins: [], ventilation: { co2Ppm: 1000, pm25: 75 }, recordingControl: true };
 export const kioskSchema = z
   .object({
     /** The kiosk's controls lock after this long without a touch. */
@@ -122,6 +123,8 @@ export const kioskSchema = z
       .object({ co2Ppm: z.number().positive().default(1000), pm25: z.number().positive().default(75) })
       .strict()
       .default(KIOSK_DEFAULTS.ventilation),
+    /** Recording start/stop buttons on the kiosk (shown only when the room has recording sources). */
+    recordingControl: z.boolean().default(KIOSK_DEFAULTS.recordingControl),
   })
   .strict()
   .default(KIOSK_DEFAULTS);
@@ -229,6 +232,8 @@ export const configSchema = z
       .default({ retentionDays: 30 }),
     /** The teacher's kiosk (docs/kiosk.md): idle lock, unlock PINs, ventilation thresholds. */
     kiosk: kioskSchema,
+    /** Lesson recording and live pushes (docs/recording.md); absent: nothing is recorded. */
+    recording: recordingSchema.optional(),
     devices: z.array(deviceSchema).default([]),
     scenes: z.record(idSchema, z.array(sceneStepSchema).min(1)).default({}),
     /** Configuration pushes (docs/config-push.md): how long changed devices have to come online before the push is rolled back. */

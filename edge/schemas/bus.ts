@@ -132,12 +132,58 @@ export const attendanceSchema = z.object({
 });
 export type AttendanceMessage = z.infer<typeof attendanceSchema>;
 
+/**
+ * A recording source's state (docs/recording.md): idle (nothing to record), starting (ffmpeg is
+ * connecting to the source), recording, degraded (the source dropped mid-lesson; reconnecting
+ * with backoff, the gap is written into the recording's sidecar), stopping (closing the last
+ * segment and joining the lesson's file), error (cannot record: `reason` says why).
+ */
+export const RECORDING_STATES = ['idle', 'starting', 'recording', 'degraded', 'stopping', 'error'] as const;
+export type RecordingSourceState = (typeof RECORDING_STATES)[number];
+
+/** A live push of a source to the district's media server (专递课堂). */
+export const LIVE_STATES = ['off', 'connecting', 'live', 'retrying', 'error'] as const;
+export const livePushStatusSchema = z.object({
+  state: z.enum(LIVE_STATES),
+  /** The configured target's id (never its URL: it may hold a stream key). */
+  target: z.string(),
+  since: tsSchema.nullable(),
+  reason: z.string().max(500).nullable(),
+});
+export type LivePushStatus = z.infer<typeof livePushStatusSchema>;
+
+export const recordingSourceStatusSchema = z.object({
+  state: z.enum(RECORDING_STATES),
+  lessonId: z.string().nullable(),
+  /** When this source's recording of the lesson began (epoch ms). */
+  since: tsSchema.nullable(),
+  /** Media time recorded so far in this lesson (gaps excluded). */
+  elapsedMs: z.number().int().min(0).optional(),
+  /** Bytes of this lesson's finished segments. */
+  bytes: z.number().int().min(0).optional(),
+  /** Why the source is in error or degraded (credentials redacted); null otherwise. */
+  reason: z.string().max(500).nullable().optional(),
+  live: livePushStatusSchema.optional(),
+});
+export type RecordingSourceStatus = z.infer<typeof recordingSourceStatusSchema>;
+
+/** Uploads of finished recordings to the district, per lesson (the kiosk's timetable line). */
+export const recordingUploadStatusSchema = z.object({
+  pendingFiles: z.number().int().min(0),
+  pendingBytes: z.number().int().min(0),
+  failedFiles: z.number().int().min(0),
+  /** Lessons with files still to upload, or uploaded today. */
+  lessons: z.record(
+    z.string(),
+    z.object({ files: z.number().int().min(0), uploadedFiles: z.number().int().min(0), bytes: z.number().int().min(0), uploadedBytes: z.number().int().min(0) }),
+  ),
+});
+export type RecordingUploadStatus = z.infer<typeof recordingUploadStatusSchema>;
+
 /** `recording` (retained, edge). */
 export const recordingSchema = z.object({
-  sources: z.record(
-    z.string(),
-    z.object({ state: z.enum(['idle', 'recording', 'error']), lessonId: z.string().nullable(), since: tsSchema.nullable() }),
-  ),
+  sources: z.record(z.string(), recordingSourceStatusSchema),
+  upload: recordingUploadStatusSchema.optional(),
 });
 export type RecordingMessage = z.infer<typeof recordingSchema>;
 

@@ -77,6 +77,7 @@ describe('KioskSessions', () => {
     idleLockSeconds: 180,
     pins: await Promise.all(pins.map(async (p) => ({ teacherId: p.teacherId, pinHash: await hashPassword(p.pin) }))),
     ventilation: { co2Ppm: 1000, pm25: 75 },
+    recordingControl: true,
   });
 
   it('pairs a teacher only, stores a hash of the token, and revokes it for good', async () => {
