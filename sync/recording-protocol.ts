@@ -18,7 +18,10 @@ export const RECORDING_SHA256_HEADER = 'Recording-Sha256';
 /** Status of a finish whose stored bytes do not hash to the declared sha256 (tus checksum extension's code). */
 export const HASH_MISMATCH_STATUS = 460;
 
-export const RECORDING_EXTENSIONS = ['mp4', 'ts', 'mkv', 'm4s', 'webm'] as const;
+/** Media containers, and `json` for a finished recording's sidecar (RecordingSidecar, edge/recording/types.ts). */
+export const RECORDING_EXTENSIONS = ['mp4', 'ts', 'mkv', 'm4s', 'webm', 'json'] as const;
+/** The largest sidecar accepted: a day-long recording's segment list is far below it. */
+export const MAX_SIDECAR_BYTES = 4 * 2 ** 20;
 
 /** One path segment: no separators, no leading dot (so never `.` or `..`). */
 const PATH_PART = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -108,7 +111,64 @@ export function recordingMetadataFields(m: RecordingMetadata): Record<string, st
   };
 }
 
+/**
+ * The cloud's index key of a file: the media of (source, segment) as before, and its sidecar
+ * apart (`.json`), so both files of one source are stored side by side.
+ */
+export function recordingIndexKey(m: Pick<RecordingMetadata, 'source' | 'segment' | 'ext'>): string {
+  return m.ext === 'json' ? `${m.source}-${m.segment}.json` : `${m.source}-${m.segment}`;
+}
+
 /** The segment's final path relative to the recordings directory: `{roomId}/{lessonId}/{source}-{segment}.{ext}`. */
 export function recordingRelativePath(m: Pick<RecordingMetadata, 'roomId' | 'lessonId' | 'source' | 'segment' | 'ext'>): string {
   return `${m.roomId}/${m.lessonId}/${m.source}-${m.segment}.${m.ext}`;
+}
+
+const iso = z.iso.datetime({ offset: true, message: 'an ISO 8601 date-time with its offset (or Z)' });
+const hex64 = z.string().regex(/^[0-9a-f]{64}$/, '64 lowercase hex digits');
+const count = z.number().int().min(0);
+
+/**
+ * The JSON sidecar beside a finished recording (RecordingSidecar in edge/recording/types.ts, which
+ * test/unit/sync/recording-sidecar.test.ts checks this against): what the cloud registers the
+ * recording with. Unknown keys are allowed (a newer recorder may add some); known ones are checked.
+ */
+export const recordingSidecarSchema = z.object({
+  version: z.literal(1),
+  roomId: linkIdSchema,
+  lessonId: recordingMetadataSchema.shape.lessonId,
+  course: z.string().max(200),
+  classId: z.string().max(200),
+  className: z.string().max(200).optional(),
+  teacherId: z.string().max(200).nullable(),
+  teacherName: z.string().max(200).optional(),
+  lesson: z.object({ startsAt: iso, endsAt: iso }),
+  source: z.object({ id: linkIdSchema, kind: z.string().max(64), label: z.string().max(200).optional() }),
+  sources: z.array(linkIdSchema).max(64),
+  recorded: z.object({ from: iso, to: iso, mediaMs: count }),
+  file: z.object({
+    name: z.string().min(1).max(200),
+    bytes: count,
+    sha256: hex64,
+    durationMs: count,
+    video: z.string().max(200).nullable(),
+    audio: z.string().max(200).nullable(),
+  }),
+  gaps: z.array(z.object({ from: iso, to: iso, ms: count, reason: z.string().max(500) })).max(10_000),
+  segments: z.array(z.object({ index: count, file: z.string().max(200), run: count, from: iso, to: iso, bytes: count, sha256: hex64 })).max(100_000),
+  recovered: z.array(z.object({ file: z.string().max(200), kept: z.boolean(), reason: z.string().max(500).optional() })).optional(),
+});
+export type RecordingSidecarData = z.infer<typeof recordingSidecarSchema>;
+
+/** Parses and validates a sidecar's bytes; the error names every bad field. */
+export function parseRecordingSidecar(text: string): RecordingSidecarData {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new MetadataError(`sidecar: not JSON (${e instanceof Error ? e.message : String(e)})`);
+  }
+  const parsed = recordingSidecarSchema.safeParse(raw);
+  if (!parsed.success) throw new MetadataError(`sidecar: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  return parsed.data;
 }

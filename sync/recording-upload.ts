@@ -16,6 +16,12 @@
  *   again) mark the segment `failed` with the reason, counted and logged.
  * - The local file is deleted only after upload and only when the `retention`
  *   hook says so (default: keep; retention is the recording issue's policy).
+ * - A finished recording is two files of one (lesson, source, segment): the MP4
+ *   and its JSON sidecar (`ext: 'json'`), queued apart (migration 9).
+ * - Pacing (sync/recording-upload-pacing.ts): outside the daily `window` (room
+ *   time zone) nothing is sent; a PATCH under way when it closes finishes its
+ *   chunk and the rest waits for the next opening. `maxBytesPerSecond` caps
+ *   the bytes streamed, one token bucket for the whole queue.
  */
 import { EventEmitter } from 'node:events';
 import { stat, unlink } from 'node:fs/promises';
@@ -23,52 +29,12 @@ import type Database from 'better-sqlite3';
 import { Counter, type Registry } from 'prom-client';
 import type { Logger } from '../edge/util/logger.js';
 import { recordingMetadataFields, validateRecordingMetadata, type RecordingMetadata } from './recording-protocol.js';
-import { UploadHttpError, type CreateResult, type TusTransport } from './tus-client.js';
+import { TokenBucket, UploadWindow, type WindowSpec } from './recording-upload-pacing.js';
+import { uploadStatus, type UploadStatus } from './recording-upload-progress.js';
+import { toSegment, type QueuedSegment, type Row, type SegmentInput, type SegmentState, type UploadProgress } from './recording-upload-types.js';
+import { UploadHttpError, type CreateResult, type Pace, type TusTransport } from './tus-client.js';
 
-export interface SegmentInput {
-  path: string;
-  lessonId: string;
-  source: string;
-  segment: number;
-  sha256: string;
-  /** Epoch ms of the first frame (default: now). */
-  startedAt?: number;
-  durationMs?: number;
-  ext?: RecordingMetadata['ext'];
-}
-
-export type SegmentState = 'pending' | 'uploaded' | 'failed';
-
-export interface QueuedSegment {
-  id: number;
-  path: string;
-  lessonId: string;
-  source: string;
-  segment: number;
-  sha256: string;
-  size: number;
-  ext: string;
-  startedAt: number;
-  durationMs: number;
-  state: SegmentState;
-  uploadUrl: string | null;
-  offset: number;
-  attempts: number;
-  lastError: string | null;
-  uploadedAt: number | null;
-  deletedAt: number | null;
-}
-
-export interface UploadProgress {
-  id: number;
-  lessonId: string;
-  source: string;
-  segment: number;
-  /** Bytes the server holds (confirmed) plus bytes written in the request under way. */
-  bytes: number;
-  size: number;
-  percent: number;
-}
+export type { QueuedSegment, SegmentInput, SegmentState, UploadProgress } from './recording-upload-types.js';
 
 /** The part of the edge store the uploader uses (edge/store/store.ts). */
 export interface UploaderStore {
@@ -81,7 +47,16 @@ export interface UploaderOptions {
   roomId: string;
   transport: TusTransport;
   logger: Logger;
+  /** Wall clock, epoch ms (the window, stored times). */
   now?: () => number;
+  /** Monotonic ms (backoff, the bandwidth cap); default performance.now. */
+  monotonic?: () => number;
+  /** Daily upload window, HH:MM in `timeZone`; may wrap midnight. Absent: any time. */
+  window?: WindowSpec;
+  /** The room's IANA time zone (the window's clock); default Asia/Shanghai. */
+  timeZone?: string;
+  /** Bandwidth cap over the whole queue; absent: none. */
+  maxBytesPerSecond?: number;
   /** Bytes per PATCH request (default 4 MiB): the most a cut can cost to send again. */
   chunkBytes?: number;
   retry?: { baseMs?: number; maxMs?: number; maxHashMismatches?: number };
@@ -93,46 +68,6 @@ export interface UploaderOptions {
 
 export class SegmentConflictError extends Error {}
 
-interface Row {
-  id: number;
-  path: string;
-  lesson_id: string;
-  source: string;
-  segment: number;
-  sha256: string;
-  size: number;
-  ext: string;
-  started_at: number;
-  duration_ms: number;
-  state: SegmentState;
-  upload_url: string | null;
-  offset: number;
-  attempts: number;
-  last_error: string | null;
-  uploaded_at: number | null;
-  deleted_at: number | null;
-}
-
-const toSegment = (r: Row): QueuedSegment => ({
-  id: r.id,
-  path: r.path,
-  lessonId: r.lesson_id,
-  source: r.source,
-  segment: r.segment,
-  sha256: r.sha256,
-  size: r.size,
-  ext: r.ext,
-  startedAt: r.started_at,
-  durationMs: r.duration_ms,
-  state: r.state,
-  uploadUrl: r.upload_url,
-  offset: r.offset,
-  attempts: r.attempts,
-  lastError: r.last_error,
-  uploadedAt: r.uploaded_at,
-  deletedAt: r.deleted_at,
-});
-
 /** An error that retrying cannot fix: the segment is marked failed. */
 class Permanent extends Error {}
 
@@ -141,6 +76,12 @@ const PERMANENT_STATUS = new Set([400, 403, 405, 413]);
 
 export class RecordingUploader extends EventEmitter {
   private readonly now: () => number;
+  private readonly monotonic: () => number;
+  private readonly window: UploadWindow | null;
+  private readonly pace: Pace | undefined;
+  /** The PATCH under way: which row, and the bytes it has written so far (for progress()). */
+  private inflight: { id: number; bytes: number } | null = null;
+  private windowClosedLogged = false;
   private readonly log: Logger;
   private readonly chunkBytes: number;
   private readonly baseMs: number;
@@ -160,6 +101,10 @@ export class RecordingUploader extends EventEmitter {
   constructor(private readonly opts: UploaderOptions) {
     super();
     this.now = opts.now ?? Date.now;
+    this.monotonic = opts.monotonic ?? (() => performance.now());
+    this.window = opts.window ? new UploadWindow(opts.window, opts.timeZone ?? 'Asia/Shanghai') : null;
+    const bucket = opts.maxBytesPerSecond ? new TokenBucket(opts.maxBytesPerSecond, { monotonic: this.monotonic }) : null;
+    this.pace = bucket ? (n, signal) => bucket.take(n, signal) : undefined;
     this.log = opts.logger.child({ ns: 'edge:recording-upload' });
     this.chunkBytes = opts.chunkBytes ?? 4 * 2 ** 20;
     this.baseMs = opts.retry?.baseMs ?? 1000;
@@ -189,10 +134,10 @@ export class RecordingUploader extends EventEmitter {
     const size = (await stat(input.path)).size;
     const seg = await this.opts.store.write((tx) => {
       const same = tx.db
-        .prepare<[string, string, number], Row>('SELECT * FROM recording_uploads WHERE lesson_id = ? AND source = ? AND segment = ?')
-        .get(meta.lessonId, meta.source, meta.segment);
+        .prepare<[string, string, number, string], Row>('SELECT * FROM recording_uploads WHERE lesson_id = ? AND source = ? AND segment = ? AND ext = ?')
+        .get(meta.lessonId, meta.source, meta.segment, meta.ext);
       if (same) {
-        if (same.sha256 !== meta.sha256) throw new SegmentConflictError(`segment ${meta.source}-${meta.segment} of ${meta.lessonId} is already queued with another sha256`);
+        if (same.sha256 !== meta.sha256) throw new SegmentConflictError(`file ${meta.source}-${meta.segment}.${meta.ext} of ${meta.lessonId} is already queued with another sha256`);
         return toSegment(same);
       }
       const row = tx.db
@@ -213,6 +158,16 @@ export class RecordingUploader extends EventEmitter {
       ? this.opts.store.db.prepare<[string], Row>('SELECT * FROM recording_uploads WHERE state = ? ORDER BY id').all(state)
       : this.opts.store.db.prepare<[], Row>('SELECT * FROM recording_uploads ORDER BY id').all();
     return rows.map(toSegment);
+  }
+
+  /** Is the upload window open now (always, without a window)? */
+  inWindow(): boolean {
+    return this.window?.isOpen(this.now()) ?? true;
+  }
+
+  /** Files and bytes still to send, failures, and per lesson (pending, or uploaded in the last 24 h). */
+  progress(): UploadStatus {
+    return uploadStatus(this.opts.store.db, this.now(), this.inflight);
   }
 
   start(): void {
@@ -247,7 +202,7 @@ export class RecordingUploader extends EventEmitter {
   private nextDue(): { row: Row; waitMs: number } | null {
     const rows = this.opts.store.db.prepare<[], Row>("SELECT * FROM recording_uploads WHERE state = 'pending' ORDER BY id").all();
     let best: { row: Row; waitMs: number } | null = null;
-    const t = performance.now();
+    const t = this.monotonic();
     for (const row of rows) {
       const waitMs = Math.max(0, (this.notBefore.get(row.id) ?? 0) - t);
       if (waitMs === 0) return { row, waitMs };
@@ -258,11 +213,18 @@ export class RecordingUploader extends EventEmitter {
 
   private async loop(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
-      const due = this.nextDue();
+      let due = this.nextDue();
+      const closedMs = due && this.window ? this.window.msUntilOpen(this.now()) : 0;
+      if (closedMs > 0) {
+        if (!this.windowClosedLogged) this.log.info({ opensInMs: closedMs }, 'recording uploads wait for the upload window');
+        this.windowClosedLogged = true;
+        due = { row: due!.row, waitMs: closedMs };
+      } else this.windowClosedLogged = false;
       if (!due || due.waitMs > 0) {
         for (const w of this.idleWaiters.splice(0)) w();
         await new Promise<void>((resolve) => {
-          const timer = due ? setTimeout(resolve, due.waitMs) : null;
+          // A timer beyond 2^31-1 ms fires at once; a closed window is at most a day away anyway.
+          const timer = due ? setTimeout(resolve, Math.min(due.waitMs, 2 ** 31 - 1)) : null;
           this.wake = () => {
             if (timer) clearTimeout(timer);
             this.wake = null;
@@ -332,18 +294,35 @@ export class RecordingUploader extends EventEmitter {
       const end = Math.min(r.size, offset + this.chunkBytes);
       const start = offset;
       let sent = 0;
-      const res = await t.patch(url, r.path, start, end, signal, (n) => {
-        sent += n;
-        this.counts.bytesSent += n;
-        this.metric.bytes?.inc(n);
-        this.emitProgress(r, start + sent);
-      });
+      this.inflight = { id: r.id, bytes: 0 };
+      let res;
+      try {
+        res = await t.patch(
+          url,
+          r.path,
+          start,
+          end,
+          signal,
+          (n) => {
+            sent += n;
+            this.inflight = { id: r.id, bytes: sent };
+            this.counts.bytesSent += n;
+            this.metric.bytes?.inc(n);
+            this.emitProgress(r, start + sent);
+          },
+          this.pace,
+        );
+      } finally {
+        this.inflight = null;
+      }
       offset = res.offset;
       await this.saveProgress(r.id, url, offset);
       this.emitProgress(r, offset);
       if (res.complete) return this.completed(r, res.complete.sha256);
       if (offset >= r.size) throw new Error('the server holds every byte but did not confirm completion');
       this.failuresInARow.delete(r.id);
+      // The window closed during this chunk: it was finished; the rest waits (the loop sleeps until it opens).
+      if (!this.inWindow()) return;
     }
   }
 
@@ -424,7 +403,7 @@ export class RecordingUploader extends EventEmitter {
     const n = (this.failuresInARow.get(r.id) ?? 0) + 1;
     this.failuresInARow.set(r.id, n);
     const delay = Math.min(this.maxMs, this.baseMs * 2 ** (n - 1)) * (0.5 + Math.random() / 2);
-    this.notBefore.set(r.id, performance.now() + delay);
+    this.notBefore.set(r.id, this.monotonic() + delay);
     this.counts.retries++;
     await this.opts.store.write((tx) =>
       tx.db

@@ -30,6 +30,9 @@ export class UploadHttpError extends Error {
   }
 }
 
+/** Awaited before `n` body bytes are written (may reject on abort). */
+export type Pace = (n: number, signal: AbortSignal) => Promise<void>;
+
 export type CreateResult = { kind: 'created'; url: string } | { kind: 'complete'; sha256: string | null };
 export type HeadResult = { kind: 'upload'; offset: number; length: number | null } | { kind: 'gone' };
 export interface PatchResult {
@@ -42,8 +45,12 @@ export interface PatchResult {
 export interface TusTransport {
   create(metadata: Record<string, string>, size: number, signal: AbortSignal): Promise<CreateResult>;
   head(url: string, signal: AbortSignal): Promise<HeadResult>;
-  /** Sends bytes [offset, end) of `file`; onBytes is called with each chunk's length as it is written. */
-  patch(url: string, file: string, offset: number, end: number, signal: AbortSignal, onBytes: (n: number) => void): Promise<PatchResult>;
+  /**
+   * Sends bytes [offset, end) of `file`; onBytes is called with each chunk's length as it is
+   * written. `pace`, when given, is awaited before each chunk goes out (the bandwidth cap's token
+   * bucket, sync/recording-upload-pacing.ts).
+   */
+  patch(url: string, file: string, offset: number, end: number, signal: AbortSignal, onBytes: (n: number) => void, pace?: Pace): Promise<PatchResult>;
 }
 
 export interface HttpTusOptions {
@@ -75,7 +82,7 @@ export class HttpTusTransport implements TusTransport {
     this.base = new URL(RECORDING_UPLOADS_PATH, opts.baseUrl);
   }
 
-  private request(method: string, url: URL, headers: Record<string, string>, signal: AbortSignal, body?: NodeJS.ReadableStream, onBytes?: (n: number) => void): Promise<Answer> {
+  private request(method: string, url: URL, headers: Record<string, string>, signal: AbortSignal, body?: NodeJS.ReadableStream, onBytes?: (n: number) => void, pace?: Pace): Promise<Answer> {
     return new Promise<Answer>((resolve, reject) => {
       const mod = url.protocol === 'https:' ? https : http;
       const req = mod.request(url, {
@@ -98,9 +105,33 @@ export class HttpTusTransport implements TusTransport {
         req.end();
         return;
       }
-      body.on('data', (c: Buffer) => onBytes?.(c.length));
-      body.on('error', (e) => req.destroy(e));
-      body.pipe(req);
+      if (!pace) {
+        body.on('data', (c: Buffer) => onBytes?.(c.length));
+        body.on('error', (e) => req.destroy(e));
+        body.pipe(req);
+        return;
+      }
+      // Paced: each read waits for the bucket before it is written, and for the socket to drain after.
+      void (async () => {
+        for await (const chunk of body as AsyncIterable<Buffer>) {
+          await pace(chunk.length, signal);
+          onBytes?.(chunk.length);
+          if (req.write(chunk)) continue;
+          await new Promise<void>((resolve, reject) => {
+            const onDrain = () => {
+              req.off('close', onClose);
+              resolve();
+            };
+            const onClose = () => {
+              req.off('drain', onDrain);
+              reject(new Error('the request closed while sending'));
+            };
+            req.once('drain', onDrain);
+            req.once('close', onClose);
+          });
+        }
+        req.end();
+      })().catch((e: unknown) => req.destroy(e instanceof Error ? e : new Error(String(e))));
     });
   }
 
@@ -126,10 +157,10 @@ export class HttpTusTransport implements TusTransport {
     return { kind: 'upload', offset, length: len === undefined ? null : Number(len) };
   }
 
-  async patch(url: string, file: string, offset: number, end: number, signal: AbortSignal, onBytes: (n: number) => void): Promise<PatchResult> {
+  async patch(url: string, file: string, offset: number, end: number, signal: AbortSignal, onBytes: (n: number) => void, pace?: Pace): Promise<PatchResult> {
     const body = end > offset ? createReadStream(file, { start: offset, end: end - 1, highWaterMark: 64 * 1024 }) : undefined;
     const headers = { 'Upload-Offset': String(offset), 'Content-Type': 'application/offset+octet-stream', 'Content-Length': String(end - offset) };
-    const a = await this.request('PATCH', new URL(url), headers, signal, body, onBytes);
+    const a = await this.request('PATCH', new URL(url), headers, signal, body, onBytes, pace);
     if (a.status !== 204 && a.status !== 200) throw new UploadHttpError(a.status, a.body, `sending bytes ${offset}..${end}`);
     const next = Number(header(a.headers, 'upload-offset'));
     if (!Number.isSafeInteger(next)) throw new UploadHttpError(a.status, 'no valid Upload-Offset', `sending bytes ${offset}..${end}`);

@@ -362,6 +362,76 @@ CREATE TABLE kiosk_commands (
 CREATE INDEX kiosk_commands_ts ON kiosk_commands (ts);
 `;
 
+/**
+ * Version 10 (edge/recording/repo.ts): one row per recording of a lesson by a
+ * source (a teacher who stops and starts again in the same lesson makes a
+ * second part). The row says where its segments are and how far it got, so a
+ * recording interrupted by a crash or power cut is found and finished at the
+ * next start-up, and which files the disk quota may delete (only uploaded
+ * ones). `lesson` holds what the sidecar names (course, class, teacher).
+ */
+const v10Recordings = `
+CREATE TABLE recordings (
+  id           INTEGER PRIMARY KEY,
+  lesson_id    TEXT    NOT NULL,
+  source       TEXT    NOT NULL,
+  part         INTEGER NOT NULL DEFAULT 0,
+  state        TEXT    NOT NULL CHECK (state IN ('recording', 'finishing', 'finished', 'failed')),
+  dir          TEXT    NOT NULL,
+  out_dir      TEXT    NOT NULL,
+  lesson       TEXT    NOT NULL CHECK (json_valid(lesson)),
+  started_by   TEXT    NOT NULL,
+  started_at   INTEGER NOT NULL,
+  stopped_at   INTEGER,
+  file         TEXT,
+  bytes        INTEGER,
+  sha256       TEXT,
+  duration_ms  INTEGER,
+  gaps         INTEGER,
+  error        TEXT,
+  uploaded_at  INTEGER,
+  deleted_at   INTEGER,
+  UNIQUE (lesson_id, source, part)
+) STRICT;
+CREATE INDEX recordings_state ON recordings (state, id);
+`;
+
+/**
+ * Version 9: a finished recording goes up as two files of one (lesson, source, segment), the
+ * media and its JSON sidecar, so `ext` joins the queue's unique key. SQLite cannot alter a
+ * UNIQUE constraint: the table is rebuilt (new table, copy, drop, rename, indexes again), inside
+ * the migration's transaction. Ids are kept, so nothing that refers to a queued file changes.
+ */
+const v9RecordingUploadsExt = `
+CREATE TABLE recording_uploads_v9 (
+  id           INTEGER PRIMARY KEY AUTOINCREMENT,
+  path         TEXT    NOT NULL UNIQUE,
+  lesson_id    TEXT    NOT NULL,
+  source       TEXT    NOT NULL,
+  segment      INTEGER NOT NULL CHECK (segment >= 0),
+  sha256       TEXT    NOT NULL CHECK (length(sha256) = 64),
+  size         INTEGER NOT NULL CHECK (size >= 0),
+  ext          TEXT    NOT NULL,
+  started_at   INTEGER NOT NULL,
+  duration_ms  INTEGER NOT NULL,
+  state        TEXT    NOT NULL CHECK (state IN ('pending', 'uploaded', 'failed')),
+  upload_url   TEXT,
+  offset       INTEGER NOT NULL DEFAULT 0,
+  attempts     INTEGER NOT NULL DEFAULT 0,
+  last_error   TEXT,
+  created_at   INTEGER NOT NULL,
+  uploaded_at  INTEGER,
+  deleted_at   INTEGER,
+  UNIQUE (lesson_id, source, segment, ext)
+) STRICT;
+INSERT INTO recording_uploads_v9 SELECT id, path, lesson_id, source, segment, sha256, size, ext, started_at, duration_ms, state,
+  upload_url, offset, attempts, last_error, created_at, uploaded_at, deleted_at FROM recording_uploads;
+DROP TABLE recording_uploads;
+ALTER TABLE recording_uploads_v9 RENAME TO recording_uploads;
+CREATE INDEX recording_uploads_state ON recording_uploads (state, id);
+CREATE INDEX recording_uploads_lesson ON recording_uploads (lesson_id);
+`;
+
 /** The migrations this code knows, in order. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'initial', up: v1Initial },
@@ -372,6 +442,8 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 6, name: 'remote-commands', up: v6RemoteCommands },
   { version: 7, name: 'recording-uploads', up: v7RecordingUploads },
   { version: 8, name: 'kiosk', up: v8Kiosk },
+  { version: 9, name: 'recording-uploads-ext', up: v9RecordingUploadsExt },
+  { version: 10, name: 'recordings', up: v10Recordings },
 ];
 
 export function schemaVersion(db: Database.Database): number {

@@ -16,6 +16,8 @@
  *   GET  /fleet                       the fleet page (sync/cloud/fleet.ts), when registered
  *   /api/recordings/uploads/*         recording uploads (sync/cloud/recordings.ts), when registered:
  *                                     authenticated by a room upload token instead
+ *   GET  /api/rooms/:room/recordings[/:lesson/:source.mp4]  recordings of a day, playback with ranges
+ *                                     (sync/cloud/recordings-routes.ts), when registered
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { z } from 'zod';

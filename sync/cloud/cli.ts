@@ -194,7 +194,7 @@ export async function startCloud(config: CloudConfigFile, logger: Logger): Promi
         https: tls ? { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) } : null,
       });
       registerFleet(api, { store, commands, technicians });
-      if (config.recordings) registerRecordings(api, { config: config.recordings, logger });
+      if (config.recordings) registerRecordings(api, { config: config.recordings, logger, store, technicians, commands });
       await api.listen({ port: config.api.port, host: config.api.host });
       const addr = api.server.address();
       apiPort = addr && typeof addr === 'object' ? addr.port : config.api.port;

@@ -5,6 +5,8 @@
  * origin). It lists the technician's rooms (online/offline, sync, device
  * health, lessons by receipt state, open alerts and help requests) and the
  * open alerts, each with a button that acknowledges it (sync/cloud/alerts.ts),
+ * a link per room to its recordings (录像, sync/cloud/recordings-page.ts) when
+ * the cloud registers recordings,
  * and has a command form that issues through the same CloudCommands as the
  * API, so scope, role and audit are the same.
  *
@@ -54,6 +56,7 @@ const TEXT = {
     noAlerts: '没有未处理的告警',
     helpRequest: '报修',
     acknowledge: '确认已处理',
+    recordings: '录像',
   },
   en: {
     title: 'Classroom fleet',
@@ -83,6 +86,7 @@ const TEXT = {
     noAlerts: 'No open alerts',
     helpRequest: 'help request',
     acknowledge: 'Acknowledge',
+    recordings: 'Recordings',
   },
 } as const;
 type Lang = keyof typeof TEXT;
@@ -94,7 +98,7 @@ const STYLE =
 const STYLE_HASH = createHash('sha256').update(STYLE, 'utf8').digest('base64');
 export const FLEET_CSP = `default-src 'none'; style-src 'sha256-${STYLE_HASH}'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'`;
 
-const esc = (s: unknown): string =>
+export const esc = (s: unknown): string =>
   String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 function page(lang: Lang, title: string, body: string): string {
@@ -126,6 +130,8 @@ export function registerFleet(app: FastifyInstance, deps: { store: CloudStore; c
     const rooms = await Promise.all(
       (await deps.commands.knownRooms()).filter((r) => deps.technicians.inScope(tech, r)).map((r) => roomSummary(deps.store, deps.technicians, r, now())),
     );
+    // The 录像 column when the recordings routes are registered (sync/cloud/recordings-routes.ts).
+    const withRecordings = app.hasRoute({ method: 'GET', url: '/fleet/rooms/:room/recordings' });
     const rows = rooms
       .map(
         (r) =>
@@ -134,12 +140,14 @@ export function registerFleet(app: FastifyInstance, deps: { store: CloudStore; c
           `<td>${r.sync.sinceLastBatchMs === null ? t.never : t.secondsAgo(Math.round(r.sync.sinceLastBatchMs / 1000))}</td>` +
           `<td>${r.sync.ackedSeq}</td><td>${r.devices.online}/${r.devices.total}</td><td>${r.devices.withError}</td>` +
           `<td${r.lessons.incomplete ? ' class="off"' : ''}>${r.lessons.complete}/${r.lessons.incomplete}/${r.lessons.pending}</td>` +
-          `<td${r.alerts.helpRequests ? ' class="off"' : ''}>${r.alerts.count} (${r.alerts.helpRequests})</td></tr>`,
+          `<td${r.alerts.helpRequests ? ' class="off"' : ''}>${r.alerts.count} (${r.alerts.helpRequests})</td>` +
+          (withRecordings ? `<td><a href="/fleet/rooms/${encodeURIComponent(r.roomId)}/recordings?lang=${lang}">${t.recordings}</a></td>` : '') +
+          `</tr>`,
       )
       .join('');
     const commands = [...new Set([...TECHNICIAN_COMMANDS, 'service.restart'])].filter((c) => roleMay(tech.role, c));
     const table = rooms.length
-      ? `<table><thead><tr><th>${t.room}</th><th>${t.school}</th><th>${t.status}</th><th>${t.lastBatch}</th><th>${t.ackedSeq}</th><th>${t.devices}</th><th>${t.errors}</th><th>${t.lessons}</th><th>${t.alerts}</th></tr></thead><tbody>${rows}</tbody></table>`
+      ? `<table><thead><tr><th>${t.room}</th><th>${t.school}</th><th>${t.status}</th><th>${t.lastBatch}</th><th>${t.ackedSeq}</th><th>${t.devices}</th><th>${t.errors}</th><th>${t.lessons}</th><th>${t.alerts}</th>${withRecordings ? `<th>${t.recordings}</th>` : ''}</tr></thead><tbody>${rows}</tbody></table>`
       : `<p>${t.noRooms}</p>`;
     const csrf = esc(csrfFor(tech.name));
     const alertItems = rooms.flatMap((r) =>

@@ -17,8 +17,13 @@
  * - On completion the stored bytes are hashed; a mismatch deletes the upload
  *   and answers 460. A match moves the file to
  *   `{directory}/{roomId}/{lessonId}/{source}-{segment}.{ext}` and records it
- *   in that lesson directory's `.segments.json` (the index; the cloud's DB
- *   layer is being made async, so the index is a JSON file per lesson for now).
+ *   in that lesson directory's `.segments.json` (the index of stored files).
+ * - A sidecar (`ext: json`, at most MAX_SIDECAR_BYTES) is validated before it
+ *   is stored (recordingSidecarSchema; its room, lesson and source must be the
+ *   upload's): malformed, it is refused with 400, counted, and deleted. Every
+ *   stored file of a source then registers the recording with its lesson in
+ *   the database (sync/cloud/recordings-registry.ts), whichever file came
+ *   first; technicians list and play it (sync/cloud/recordings-routes.ts).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -28,21 +33,32 @@ import { FileStore } from '@tus/file-store';
 import { Server as TusServer, type Upload } from '@tus/server';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { IANAZone } from 'luxon';
 import { verifyPassword } from '../../edge/security/passwords.js';
 import type { Logger } from '../../edge/util/logger.js';
 import { linkIdSchema } from '../protocol.js';
 import {
   HASH_MISMATCH_STATUS,
+  MAX_SIDECAR_BYTES,
   MetadataError,
   RECORDING_SHA256_HEADER,
   RECORDING_STATUS_HEADER,
   RECORDING_UPLOADS_PATH,
   TUS_VERSION,
+  parseRecordingSidecar,
   parseUploadMetadata,
+  recordingIndexKey,
   recordingRelativePath,
   validateRecordingMetadata,
   type RecordingMetadata,
 } from '../recording-protocol.js';
+import type { CloudCommands } from './commands.js';
+import { RecordingRegistry } from './recordings-registry.js';
+import { registerRecordingRoutes } from './recordings-routes.js';
+import type { CloudStore } from './store.js';
+import type { Technicians } from './technicians.js';
+
+const zone = z.string().refine((z) => IANAZone.isValidZone(z), 'an IANA time zone, e.g. Asia/Shanghai');
 
 export const recordingsConfigSchema = z
   .object({
@@ -50,6 +66,8 @@ export const recordingsConfigSchema = z
     directory: z.string().min(1),
     /** Largest segment accepted, in bytes (default 2 GiB). */
     maxUploadBytes: z.number().int().min(1).max(64 * 2 ** 30).default(2 * 2 ** 30),
+    /** The district's time zone: recordings are listed by the lesson's local day and shown in it (a room may set its own). */
+    timezone: zone.default('Asia/Shanghai'),
     /** Rooms allowed to upload, each with the scrypt hash of its upload token (`classroom-edge hash-password`). */
     rooms: z
       .array(
@@ -57,6 +75,7 @@ export const recordingsConfigSchema = z
           .object({
             id: linkIdSchema,
             uploadTokenHash: z.string().startsWith('scrypt$', 'a scrypt hash made by `classroom-edge hash-password`'),
+            timezone: zone.optional(),
           })
           .strict(),
       )
@@ -93,6 +112,7 @@ export interface RecordingCounts {
   duplicates: number;
   completed: number;
   bytesCompleted: number;
+  malformedSidecars: number;
 }
 
 const CACHE_MS = 5 * 60_000;
@@ -134,8 +154,9 @@ export class SegmentIndex {
     return path.join(this.directory, roomId, ...lessonId.split('/'));
   }
 
-  static key(source: string, segment: number): string {
-    return `${source}-${segment}`;
+  /** The media of (source, segment) and its sidecar are two keys (recordingIndexKey). */
+  static key(source: string, segment: number, ext: RecordingMetadata['ext'] = 'mp4'): string {
+    return recordingIndexKey({ source, segment, ext });
   }
 
   async read(roomId: string, lessonId: string): Promise<Record<string, SegmentRecord>> {
@@ -183,12 +204,19 @@ export interface RecordingsDeps {
   config: RecordingsConfig;
   logger: Logger;
   now?: () => number;
+  /** With store, technicians and commands (audit): recordings are registered and technicians list and play them. */
+  store?: CloudStore;
+  technicians?: Technicians;
+  commands?: CloudCommands;
+  /** Monotonic ms (the playback audit's dedup window). */
+  monotonic?: () => number;
 }
 
 export interface RecordingsEndpoint {
   counts: RecordingCounts;
   index: SegmentIndex;
   tus: TusServer;
+  registry: RecordingRegistry | null;
 }
 
 /** Thrown inside tus hooks: tus answers with status_code and body. */
@@ -203,11 +231,23 @@ export function registerRecordings(app: FastifyInstance, deps: RecordingsDeps): 
   const { config } = deps;
   const now = deps.now ?? Date.now;
   const log = deps.logger.child({ ns: 'cloud:recordings' });
-  const counts: RecordingCounts = { authFailures: 0, rejected: 0, hashMismatches: 0, conflicts: 0, duplicates: 0, completed: 0, bytesCompleted: 0 };
+  const counts: RecordingCounts = { authFailures: 0, rejected: 0, hashMismatches: 0, conflicts: 0, duplicates: 0, completed: 0, bytesCompleted: 0, malformedSidecars: 0 };
   const tokens = new RoomUploadTokens(config.rooms);
   const index = new SegmentIndex(config.directory);
   const incoming = path.join(config.directory, '.incoming');
   const datastore = new FileStore({ directory: incoming });
+  const zones = new Map(config.rooms.map((r) => [r.id, r.timezone ?? config.timezone]));
+  const registry = deps.store ? new RecordingRegistry(deps.store.db, config.directory, (room) => zones.get(room) ?? config.timezone) : null;
+  /** Under the lesson's lock: the file's source registered (a failure is logged; the next file or resend repairs it). */
+  const reconcile = async (meta: RecordingMetadata, segments: Record<string, SegmentRecord>) => {
+    if (!registry) return;
+    try {
+      const status = await registry.reconcile(meta.roomId, meta.lessonId, meta.source, segments);
+      if (status) log.info({ roomId: meta.roomId, lessonId: meta.lessonId, source: meta.source, status }, 'recording registered with its lesson');
+    } catch (err) {
+      log.error({ err, roomId: meta.roomId, lessonId: meta.lessonId, source: meta.source }, 'could not register a recording; a resend of its files repairs it');
+    }
+  };
 
   const finish = async (upload: Upload): Promise<{ headers: Record<string, string> }> => {
     const m = ID.exec(upload.id);
@@ -233,8 +273,21 @@ export function registerRecordings(app: FastifyInstance, deps: RecordingsDeps): 
       log.warn({ ...where, declared: meta.sha256, received: digest }, 'recording segment rejected: sha256 mismatch, upload deleted');
       throw fail(HASH_MISMATCH_STATUS, `sha256 mismatch: declared ${meta.sha256}, the stored bytes hash to ${digest}; the upload was deleted`);
     }
+    if (meta.ext === 'json') {
+      try {
+        const sc = parseRecordingSidecar(await readFile(file, 'utf8'));
+        if (sc.roomId !== meta.roomId || sc.lessonId !== meta.lessonId || sc.source.id !== meta.source) {
+          throw new MetadataError(`sidecar: names ${sc.roomId} ${sc.lessonId} ${sc.source.id}, the upload is of ${meta.roomId} ${meta.lessonId} ${meta.source}`);
+        }
+      } catch (e) {
+        await datastore.remove(upload.id);
+        counts.malformedSidecars++;
+        log.warn({ ...where, reason: e instanceof Error ? e.message : String(e) }, 'recording sidecar refused: malformed, upload deleted');
+        throw fail(400, e instanceof Error ? e.message : String(e));
+      }
+    }
     return index.withLesson(meta.roomId, meta.lessonId, async (segments, save) => {
-      const key = SegmentIndex.key(meta.source, meta.segment);
+      const key = SegmentIndex.key(meta.source, meta.segment, meta.ext);
       const existing = segments[key];
       if (existing) {
         await datastore.remove(upload.id);
@@ -245,6 +298,7 @@ export function registerRecordings(app: FastifyInstance, deps: RecordingsDeps): 
         }
         counts.duplicates++;
         log.info(where, 'recording segment uploaded again: already stored, duplicate dropped');
+        await reconcile(meta, segments);
         return { headers: { [RECORDING_STATUS_HEADER]: 'complete', [RECORDING_SHA256_HEADER]: existing.sha256 } };
       }
       const rel = recordingRelativePath(meta);
@@ -266,6 +320,7 @@ export function registerRecordings(app: FastifyInstance, deps: RecordingsDeps): 
       };
       await save();
       await datastore.configstore.delete(upload.id);
+      await reconcile(meta, segments);
       counts.completed++;
       counts.bytesCompleted += upload.size ?? 0;
       log.info({ ...where, size: upload.size, path: rel }, 'recording segment stored');
@@ -329,16 +384,17 @@ export function registerRecordings(app: FastifyInstance, deps: RecordingsDeps): 
       await refuse(reply, 400, 'Upload-Length is required (deferred lengths are not accepted)');
       return false;
     }
-    if (length > config.maxUploadBytes) {
+    if (length > (meta.ext === 'json' ? Math.min(MAX_SIDECAR_BYTES, config.maxUploadBytes) : config.maxUploadBytes)) {
       counts.rejected++;
       log.warn({ ...where, length }, 'recording upload refused: larger than maxUploadBytes');
-      await refuse(reply, 413, `the segment is ${length} bytes; at most ${config.maxUploadBytes} are accepted`);
+      await refuse(reply, 413, `the ${meta.ext === 'json' ? 'sidecar' : 'segment'} is ${length} bytes; at most ${meta.ext === 'json' ? MAX_SIDECAR_BYTES : config.maxUploadBytes} are accepted`);
       return false;
     }
-    const existing = (await index.read(meta.roomId, meta.lessonId))[SegmentIndex.key(meta.source, meta.segment)];
+    const existing = (await index.read(meta.roomId, meta.lessonId))[SegmentIndex.key(meta.source, meta.segment, meta.ext)];
     if (!existing) return true;
     if (existing.sha256 === meta.sha256) {
       counts.duplicates++;
+      await index.withLesson(meta.roomId, meta.lessonId, (segments) => reconcile(meta, segments));
       log.info(where, 'recording segment already stored with this sha256: answered complete');
       await reply
         .code(200)
@@ -379,5 +435,8 @@ export function registerRecordings(app: FastifyInstance, deps: RecordingsDeps): 
     scope.route({ method: ['GET', 'HEAD', 'PATCH', 'DELETE', 'OPTIONS'], url: `${RECORDING_UPLOADS_PATH}/*`, config: routeConfig, exposeHeadRoute: false, handler });
   });
 
-  return { counts, index, tus };
+  if (registry && deps.technicians && deps.commands) {
+    registerRecordingRoutes(app, { registry, technicians: deps.technicians, commands: deps.commands, directory: config.directory, zoneOf: registry.zoneOf, ...(deps.monotonic ? { monotonic: deps.monotonic } : {}), now, logger: deps.logger });
+  }
+  return { counts, index, tus, registry };
 }

@@ -272,9 +272,49 @@ CREATE TABLE alert_acks (
 );
 `;
 
+/**
+ * Version 3: recordings registered with their lesson (sync/cloud/recordings-registry.ts). A row is
+ * made when a recording's sidecar arrives (it names the lesson: course, class, teacher, times);
+ * `media_path` stays NULL ("uploading") until the MP4 whose sha256 the sidecar names is stored too,
+ * in whichever order the two files came. `day` is the lesson's local date in the room's time zone,
+ * what the fleet page lists by. Playback is audited in cloud_audit (action `recording.play`).
+ */
+const V3_COLUMNS = (int: string) => `
+  room_id      TEXT    NOT NULL,
+  lesson_id    TEXT    NOT NULL,
+  source       TEXT    NOT NULL,
+  day          TEXT    NOT NULL,
+  course       TEXT    NOT NULL,
+  class_id     TEXT    NOT NULL,
+  class_name   TEXT,
+  teacher_id   TEXT,
+  teacher_name TEXT,
+  starts_at    ${int} NOT NULL,
+  ends_at      ${int} NOT NULL,
+  media_path   TEXT,
+  sidecar_path TEXT    NOT NULL,
+  bytes        ${int} NOT NULL,
+  sha256       TEXT    NOT NULL,
+  duration_ms  ${int} NOT NULL,
+  gaps         TEXT    NOT NULL,
+  received_at  ${int} NOT NULL,
+  media_at     ${int},
+  PRIMARY KEY (room_id, lesson_id, source)`;
+const V3_SQLITE = `
+CREATE TABLE recordings (${V3_COLUMNS('INTEGER')}
+) STRICT;
+CREATE INDEX recordings_day ON recordings (room_id, day);
+`;
+const V3_POSTGRES = `
+CREATE TABLE recordings (${V3_COLUMNS('BIGINT')}
+);
+CREATE INDEX recordings_day ON recordings (room_id, day);
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'initial schema (events, rooms, status, pushes, commands, audit, receipts, clock offsets)', sqlite: V1_SQLITE, postgres: V1_POSTGRES },
   { version: 2, name: 'alert acknowledgements', sqlite: V2_SQLITE, postgres: V2_POSTGRES },
+  { version: 3, name: 'recordings registered with their lessons', sqlite: V3_SQLITE, postgres: V3_POSTGRES },
 ];
 
 /** An arbitrary constant: the advisory lock that serialises migrations across cloud processes on one PostgreSQL database. */
