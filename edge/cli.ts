@@ -43,6 +43,9 @@ Usage:
   classroom-edge cloud push-config --config FILE --room ROOM --file CONFIG.yaml [--wait [--timeout S]]
       Push devices and scenes (or a whole edge config) to a room as its next
       config version; with --wait, print the room's result (docs/config-push.md).
+  classroom-edge cameras [--timeout S] [--credentials-file FILE] [--json] [--interface ADDR]
+      Find the LAN's ONVIF cameras and print their profiles' RTSP URLs, with
+      recording.sources lines to paste (docs/recording.md).
   classroom-edge kiosk [--url URL]
       Show the teacher's kiosk full screen: Electron if installed, else Chromium
       (default URL $CLASSROOM_EDGE_KIOSK_URL or http://127.0.0.1:8080/kiosk/; docs/kiosk.md).
@@ -133,6 +136,11 @@ async function cmdStart(opts: { config?: string; 'data-dir'?: string }): Promise
 const RESTART_EXIT_CODE = 75;
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'cameras') {
+    // Parses its own options (--credentials-file, --interface, --probe-address).
+    const { runCamerasCommand } = await import('./recording/cameras-cli.js');
+    return runCamerasCommand(argv.slice(1), { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) });
+  }
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
