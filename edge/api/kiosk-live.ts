@@ -154,8 +154,9 @@ export class KioskLive {
   private onBus(topic: string, payload: Buffer): void {
     const t = parseTopic(this.deps.roomId, topic);
     if (!t) return;
-    // Nobody to forward to: only alerts are kept (for the next snapshot). Saves a JSON.parse per bus event.
-    if (this.clients.size === 0 && t.kind !== 'alert') return;
+    // Nobody to forward to: only alerts and the recording state are kept (for the next snapshot). Saves a JSON.parse
+    // per bus event.
+    if (this.clients.size === 0 && t.kind !== 'alert' && t.kind !== 'recording') return;
     let body: unknown;
     try {
       body = JSON.parse(payload.toString('utf8'));

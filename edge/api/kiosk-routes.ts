@@ -15,6 +15,7 @@
  *   POST   /api/kiosk/class/end       {commandId}: 下课 — the lesson ends now, class-end scene
  *   POST   /api/kiosk/devices/:id/commands  {commandId, command, args}
  *   POST   /api/kiosk/help            {commandId, note?}: 报修, an alert and an audited event for the district
+ *   (POST  /api/kiosk/recording       {commandId, source?, action}: recording-routes.ts)
  * Commands go through the CommandLedger: the same commandId is applied once.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -32,6 +33,7 @@ import type { Store } from '../store/index.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import type { Metrics } from '../metrics.js';
+import type { RecorderControl } from '../recording/types.js';
 import type { CommandLedger, LedgerReply } from './command-ledger.js';
 import type { KioskLive } from './kiosk-live.js';
 import type { KioskPrincipal, KioskSessions } from './kiosk-sessions.js';
@@ -54,6 +56,8 @@ export interface KioskRouteDeps {
   logger: Logger;
   raiseAlert(alert: Omit<AlertMessage, 'id' | 'ts'>): Promise<void>;
   metrics: Pick<Metrics, 'authFailures'>;
+  /** The room's recorder (null: none): whether the kiosk offers start/stop, and the sources' labels. */
+  recorder: RecorderControl | null;
 }
 
 const commandId = idSchema;
@@ -119,6 +123,8 @@ export function registerKioskRoutes(app: FastifyInstance, deps: KioskRouteDeps):
 
   const snapshot = () => {
     const now = clock.now();
+    const labels = new Map((config.recording?.sources ?? []).map((s) => [s.id, s.label ?? null]));
+    const recordingSources = (deps.recorder?.sources() ?? []).map((id) => ({ id, label: labels.get(id) ?? null }));
     const { lessons, attendance, behaviour } = classroom;
     const current = lessons.current();
     const next = lessons.next();
@@ -134,8 +140,15 @@ export function registerKioskRoutes(app: FastifyInstance, deps: KioskRouteDeps):
       serverNow: now,
       version: deps.version,
       room: { id: config.room.id, name: config.room.name, timeZone: config.room.timezone },
-      // recordingControl: no start/stop command exists yet; the recording issue adds the route and sets this to true.
-      kiosk: { idleLockSeconds: config.kiosk.idleLockSeconds, pinUnlock: config.kiosk.pins.length > 0, ventilation: config.kiosk.ventilation, recordingControl: false },
+      kiosk: {
+        idleLockSeconds: config.kiosk.idleLockSeconds,
+        pinUnlock: config.kiosk.pins.length > 0,
+        ventilation: config.kiosk.ventilation,
+        // Start/stop buttons: the room allows them and has something to record (POST /api/kiosk/recording).
+        recordingControl: config.kiosk.recordingControl && recordingSources.length > 0,
+        // The teacher sees a source's label (教师特写) rather than its id.
+        recordingSources,
+      },
       categories: config.behaviour.categories,
       classes: classroom.roster().classes(),
       devices: devices.list(),
@@ -148,8 +161,9 @@ export function registerKioskRoutes(app: FastifyInstance, deps: KioskRouteDeps):
       sensors: latestReadings(),
       alerts: deps.live.recentAlerts(),
       scene: deps.live.recentScene(),
-      /** The latest `recording` message from the bus (per source: idle, recording since, error); null: no recorder yet. */
-      recording: deps.live.recentRecording(),
+      /** The latest `recording` message from the bus (per source: state, since, reason, live push; uploads); null: none published yet. */
+      // Before the channel has seen one (the recorder published before the API subscribed), the recorder's own.
+      recording: deps.live.recentRecording() ?? deps.recorder?.status() ?? null,
     };
   };
 

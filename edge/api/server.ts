@@ -2,8 +2,9 @@
  * The edge's HTTP API (fastify): `/health` (no auth), `/metrics`
  * (Prometheus text), and authenticated JSON routes to list devices, send a
  * command and run a scene; the kiosk UI under `/kiosk/`, its routes and its
- * live WebSocket (kiosk-routes.ts, kiosk-live.ts; docs/kiosk.md). A device
- * command with an `id` is applied once per id (command-ledger.ts).
+ * live WebSocket (kiosk-routes.ts, kiosk-live.ts; docs/kiosk.md); recording
+ * commands (recording-routes.ts). A device command with an `id` is applied
+ * once per id (command-ledger.ts).
  */
 import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import { z } from 'zod';
@@ -17,6 +18,7 @@ import { KioskLive, type BusSubscribe } from './kiosk-live.js';
 import { registerKioskRoutes } from './kiosk-routes.js';
 import { KioskSessions } from './kiosk-sessions.js';
 import { registerKioskStatic } from './kiosk-static.js';
+import { registerRecordingRoutes } from './recording-routes.js';
 import { statusFor } from './status.js';
 import type { SceneRunner } from '../scenes/scenes.js';
 import type { Metrics } from '../metrics.js';
@@ -26,6 +28,7 @@ import type { Logger } from '../util/logger.js';
 import type { Clock } from '../util/clock.js';
 import { createAuthenticator } from './auth.js';
 import type { Classroom } from '../classroom.js';
+import type { RecorderControl } from '../recording/types.js';
 import { registerLessonRoutes } from './lesson-routes.js';
 import { registerLessonOverrideRoutes } from '../lessons/routes.js';
 
@@ -53,6 +56,8 @@ export interface ApiDeps {
   subscribe?: BusSubscribe;
   /** The built kiosk UI (default: dist/kiosk/ui of the installation). */
   kioskUiDir?: string;
+  /** The room's recorder (absent or null: the room records nothing): its routes, the kiosk's buttons, /health. */
+  recorder?: RecorderControl | null;
 }
 
 const commandBody = z.object({
@@ -61,7 +66,22 @@ const commandBody = z.object({
   args: z.record(z.string(), z.unknown()).default({}),
 });
 
+/**
+ * /health's `recording` section: the recorder's own health, or an error
+ * when it cannot say (health must answer whatever the recorder does). A
+ * recorder in error, or a source in error, makes the service `degraded`.
+ */
+function recordingHealth(recorder: RecorderControl): { section: object; degraded: boolean } {
+  try {
+    const h = recorder.health();
+    return { section: h, degraded: h.status === 'error' || Object.values(h.sources).some((s) => s.state === 'error') };
+  } catch (e) {
+    return { section: { status: 'error', error: e instanceof Error ? e.message : String(e) }, degraded: true };
+  }
+}
+
 export function createApi(deps: ApiDeps) {
+  const recorder = deps.recorder ?? null;
   const app = Fastify({
     // Typed as fastify's base logger so that route modules take a plain FastifyInstance.
     loggerInstance: deps.logger.child({ ns: 'edge:api' }) as FastifyBaseLogger,
@@ -101,10 +121,13 @@ export function createApi(deps: ApiDeps) {
     void reply.code(status).send({ error: { code: status === 500 ? 'internal' : 'bad-request', message: err.message } });
   });
 
+  // Always 200 while the service answers (the kiosk's outage page and supervisors probe it for 2xx); `status` says
+  // 'degraded' when a part needs a technician (the recorder in error), and that part's section says why.
   app.get('/health', async () => {
     const devices = deps.devices.list();
+    const rec = recorder ? recordingHealth(recorder) : null;
     return {
-      status: 'ok',
+      status: rec?.degraded ? 'degraded' : 'ok',
       room: deps.roomId,
       version: deps.version,
       uptimeSeconds: Math.round((deps.clock.now() - deps.startedAt) / 1000),
@@ -114,6 +137,7 @@ export function createApi(deps: ApiDeps) {
       // Ended lessons whose completeness receipt the district has not confirmed (sync/receipts.ts).
       lessons: { unconfirmed: deps.classroom.receipts.unconfirmed() },
       ...(deps.configStatus ? { config: deps.configStatus() } : {}),
+      ...(rec ? { recording: rec.section } : {}),
     };
   });
 
@@ -188,7 +212,9 @@ export function createApi(deps: ApiDeps) {
     logger: deps.logger,
     raiseAlert: deps.raiseAlert,
     metrics: deps.metrics,
+    recorder,
   });
+  registerRecordingRoutes(app, { requireRole, ledger, recorder, store: deps.store, clock: deps.clock });
 
   /** Demo room and tests: drive a simulated device (present a card, silence a display). */
   app.post<{ Params: { id: string; action: string } }>('/api/sim/:id/:action', { preHandler: requireRole('technician') }, async (req, reply) => {

@@ -9,7 +9,8 @@ import { getLocale, isLocale, MESSAGES, setLocale, t, tOr, type Locale, type Mes
 import { LiveChannel } from './live.js';
 import { Overlays } from './overlays.js';
 import type { Category, DeviceInfo, LiveFrame, Reading, RecordingState, SceneProgress, Snapshot, StudentLine } from './types.js';
-import { attendanceView, deviceName, devicesView, environmentView, lessonLine, recordingView, sceneProgress, statusLabel, timetableView, type Actions } from './views.js';
+import { recordingIndicator, recordingNotice, updateRecordingControl } from './recording-view.js';
+import { attendanceView, deviceName, devicesView, environmentView, lessonLine, sceneProgress, statusLabel, timetableView, type Actions } from './views.js';
 
 const LOCALE_KEY = 'classroom-edge.kiosk.locale';
 type Tab = 'attendance' | 'devices' | 'environment' | 'timetable';
@@ -29,6 +30,8 @@ const state = {
   tab: 'attendance' as Tab,
   scene: null as SceneProgress[] | null,
   busy: null as 'start' | 'end' | null,
+  /** A recording start/stop is on its way (the button stays disabled: a double touch is one command). */
+  recBusy: false,
   /** The teacher who last unlocked the kiosk (card or PIN): the teacher of an unscheduled session. */
   teacherId: null as string | null,
   /** 多选 on the attendance grid: the selected students. */
@@ -123,6 +126,7 @@ function onEvent(f: Extract<LiveFrame, { type: 'event' }>): void {
     // Validated by the edge (recordingSchema); the latest message is the whole state.
     snap.recording = f.payload as RecordingState;
     renderChrome();
+    if (state.tab === 'timetable') renderTab();
     return;
   }
   if (f.kind === 'alert') {
@@ -150,7 +154,9 @@ function renderChrome(): void {
   const outage = byId('outage');
   outage.hidden = state.connected || !snap;
   outage.replaceChildren(t('conn.outage'), state.pending > 0 ? h('b', {}, ' ', t('conn.pending', { n: state.pending })) : '');
-  byId('rec').replaceChildren(...recordingView(snap, now(), actions));
+  byId('rec').replaceChildren(...recordingIndicator(snap, now()));
+  byId('rec-notice').replaceChildren(...recordingNotice(snap, now()));
+  updateRecordingControl(byId<HTMLButtonElement>('rec-btn'), snap, state.recBusy);
   byId('lang').textContent = t('lang.switch');
   byId('lock-btn').textContent = t('lock.button');
   const start = byId<HTMLButtonElement>('start');
@@ -191,7 +197,6 @@ const actions: Actions = {
     renderTab();
   },
   awardSelected: () => void awardSelected(),
-  recording: (source, action) => void recordingCommand(source, action),
 };
 
 function renderTab(): void {
@@ -295,10 +300,24 @@ async function awardSelected(): Promise<void> {
   else overlays.toast(t('group.awarded', { n: (r.body.awarded ?? 0) + (r.body.duplicates ?? 0), category }));
 }
 
-/** Start/stop a recording: offered only when the edge sets kiosk.recordingControl (the recording issue adds the route). */
-async function recordingCommand(source: string, action: 'start' | 'stop'): Promise<void> {
-  const r = await api.command('POST', '/api/kiosk/recording', { source, action }, () => overlays.toast(t('toast.pending')));
-  if (r.status >= 400) overlays.toast(t('toast.failed', { message: failure(r.body) }), true);
+/**
+ * Start/stop recording every source (offered when the edge sets kiosk.recordingControl); stopping asks first.
+ * The badges change from the recorder's `recording` messages, not from this reply.
+ */
+async function recordingCommand(action: 'start' | 'stop'): Promise<void> {
+  if (state.recBusy) return;
+  if (action === 'stop' && !(await overlays.confirm(t('rec.confirmStop')))) return;
+  state.recBusy = true;
+  renderChrome();
+  try {
+    const r = await api.command('POST', '/api/kiosk/recording', { action }, () => overlays.toast(t('toast.pending')));
+    const code = (r.body as { error?: { code?: string } } | null)?.error?.code;
+    if (r.status >= 400) overlays.toast(code ? tOr(`rec.err.${code}`, { text: t('toast.failed', { message: failure(r.body) }) }) : t('toast.failed', { message: failure(r.body) }), true);
+    else if (action === 'stop') overlays.toast(t('rec.stopped'));
+  } finally {
+    state.recBusy = false;
+    renderChrome();
+  }
 }
 
 async function requestHelp(): Promise<void> {
@@ -323,6 +342,10 @@ function boot(): void {
   setLocale(isLocale(saved) ? saved : isLocale(preload) ? preload : 'zh-CN');
   byId('start').addEventListener('click', () => void classAction('start'));
   byId('end').addEventListener('click', () => void classAction('end'));
+  byId('rec-btn').addEventListener('click', (e) => {
+    const action = (e.currentTarget as HTMLElement).dataset.recCtl;
+    if (action === 'start' || action === 'stop') void recordingCommand(action);
+  });
   byId('lang').addEventListener('click', toggleLocale);
   byId('lock-btn').addEventListener('click', () => overlays.lock());
   window.setInterval(() => {

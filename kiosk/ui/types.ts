@@ -92,7 +92,15 @@ export interface Snapshot {
   serverNow: number;
   version: string;
   room: { id: string; name: string; timeZone: string };
-  kiosk: { idleLockSeconds: number; pinUnlock: boolean; ventilation: { co2Ppm: number; pm25: number }; recordingControl: boolean };
+  kiosk: {
+    idleLockSeconds: number;
+    pinUnlock: boolean;
+    ventilation: { co2Ppm: number; pm25: number };
+    /** Start/stop buttons: the room has a recorder with sources and allows teachers to use them. */
+    recordingControl: boolean;
+    /** The recorder's sources, with the label a teacher knows them by (教师特写). */
+    recordingSources: Array<{ id: string; label: string | null }>;
+  };
   categories: Category[];
   classes: Array<{ classId: string; name: string }>;
   devices: DeviceInfo[];
@@ -120,9 +128,41 @@ export interface Snapshot {
   recording: RecordingState | null;
 }
 
-/** The bus's `recording` message (edge/schemas/bus.ts recordingSchema), per recording source. */
+export type RecordingSourceState = 'idle' | 'starting' | 'recording' | 'degraded' | 'stopping' | 'error';
+export type LiveState = 'off' | 'connecting' | 'live' | 'retrying' | 'error';
+
+/** A source's live push to the district's media server (专递课堂). */
+export interface LivePush {
+  state: LiveState;
+  target: string;
+  since: number | null;
+  reason: string | null;
+}
+
+export interface RecordingSource {
+  state: RecordingSourceState;
+  lessonId: string | null;
+  /** When this source's recording of the lesson began (epoch ms, the edge's clock). */
+  since: number | null;
+  elapsedMs?: number;
+  bytes?: number;
+  /** Why the source is in error or degraded; null otherwise. */
+  reason?: string | null;
+  live?: LivePush;
+}
+
+/** Uploads of a lesson's finished recordings to the district. */
+export interface LessonUpload {
+  files: number;
+  uploadedFiles: number;
+  bytes: number;
+  uploadedBytes: number;
+}
+
+/** The bus's `recording` message (edge/schemas/bus.ts recordingSchema): per source, and uploads per lesson. */
 export interface RecordingState {
-  sources: Record<string, { state: 'idle' | 'recording' | 'error'; lessonId: string | null; since: number | null }>;
+  sources: Record<string, RecordingSource>;
+  upload?: { pendingFiles: number; pendingBytes: number; failedFiles: number; lessons: Record<string, LessonUpload> };
 }
 
 export type LiveFrame =

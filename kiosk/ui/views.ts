@@ -1,13 +1,14 @@
 /**
  * The kiosk's screens as functions of the state: lesson line, scene
  * progress, attendance grid, device controls, environment and alerts,
- * today's timetable. Each returns DOM (built with h(), no innerHTML); the
- * actions they call live in main.ts.
+ * today's timetable (the recording parts are in recording-view.ts). Each
+ * returns DOM (built with h(), no innerHTML); the actions they call live in
+ * main.ts.
  */
 import { h } from './dom.js';
 import { latestByMetric, needsVentilation } from './env.js';
 import { getLocale, t, tOr, type MessageKey } from './i18n.js';
-import { recordingBadges } from './recording.js';
+import { uploadPill } from './recording-view.js';
 import type { AttendanceStatus, DeviceInfo, Lesson, SceneProgress, Snapshot, StudentLine } from './types.js';
 
 export interface Actions {
@@ -17,8 +18,6 @@ export interface Actions {
   toggleStudent(s: StudentLine): void;
   selectAll(ids: string[]): void;
   awardSelected(): void;
-  /** Start or stop a recording source (only offered when the snapshot's kiosk.recordingControl is true). */
-  recording(source: string, action: 'start' | 'stop'): void;
   device(d: DeviceInfo, command: string, args: Record<string, unknown>): void;
   help(): void;
 }
@@ -48,35 +47,6 @@ export function lessonLine(snap: Snapshot, now: number): Node {
   if (snap.phase === 'in-progress') parts.push(h('span#time-left.pill', {}, t('lesson.left', { m: Math.max(0, Math.ceil((l.endsAt - now) / 60_000)) })));
   else parts.push(h('span#time-left.pill', {}, t('lesson.startsIn', { m: Math.max(0, Math.ceil((l.startsAt - now) / 60_000)) }), ' · ', t('lesson.windowOpen')));
   return h('div.lesson', {}, ...parts);
-}
-
-/**
- * The top bar's recording indicator, one badge per source that is recording
- * ("● 录制中 12:34") or in error ("录制异常"); nothing when every source is idle
- * or no recorder has published. Start/stop buttons only when the edge offers
- * recording control (kiosk.recordingControl; the recording issue adds the route).
- */
-export function recordingView(snap: Snapshot | null, now: number, act: Actions): Node[] {
-  if (!snap) return [];
-  const badges = recordingBadges(snap.recording, now);
-  const many = Object.keys(snap.recording?.sources ?? {}).length > 1;
-  const nodes: Node[] = badges.map((b) =>
-    h(
-      'span.rec',
-      { class: b.state, dataset: { source: b.source, state: b.state } },
-      b.state === 'recording' ? [h('span.rec-dot', {}, '●'), ' '] : null,
-      b.state === 'recording' ? t('rec.recording') : t('rec.error'),
-      b.elapsed !== null ? [' ', h('span.rec-time', {}, b.elapsed)] : null,
-      many ? [' ', h('small', {}, b.source)] : null,
-    ),
-  );
-  if (snap.kiosk.recordingControl) {
-    for (const [source, s] of Object.entries(snap.recording?.sources ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
-      const action = s.state === 'recording' ? 'stop' : 'start';
-      nodes.push(h('button.rec-ctl', { type: 'button', dataset: { recCtl: action, source }, onclick: () => act.recording(source, action) }, t(action === 'stop' ? 'rec.stop' : 'rec.start'), many ? ` ${source}` : ''));
-    }
-  }
-  return nodes;
 }
 
 /** The latest scene run (class-start, class-end, whoever started it), step by step. */
@@ -263,13 +233,14 @@ export function timetableView(snap: Snapshot): Node {
     ...snap.today.map((l: Snapshot['today'][number]) =>
       h(
         'li',
-        { class: snap.lesson?.lessonId === l.lessonId ? 'current' : '' },
+        { class: snap.lesson?.lessonId === l.lessonId ? 'current' : '', dataset: { lesson: l.lessonId } },
         h('span.when', {}, `${hhmm(l.startsAt, snap.room.timeZone)}–${hhmm(l.endsAt, snap.room.timeZone)}`),
         h('span.what', {}, l.period !== null ? t('lesson.period', { n: l.period }) : t('lesson.adHoc')),
         h('b', {}, l.course),
         h('span', {}, l.className ?? l.classId),
         snap.lesson?.lessonId === l.lessonId ? h('span.pill', {}, t('timetable.current')) : null,
         l.sync ? h('span', { class: `pill sync-${l.sync}` }, t(`timetable.sync.${l.sync}`)) : null,
+        uploadPill(snap, l.lessonId),
       ),
     ),
   );
