@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfigFile, loadConfigText } from './config/load.js';
-import { defaultDemoDataDir, demoConfigYaml } from './config/demo.js';
+import { defaultDemoDataDir, demoConfigYaml, demoUploadTokenFile, ensureSecretFile } from './config/demo.js';
 import { builtinDrivers } from './devices/registry.js';
 import { startService } from './service.js';
 import { collectAfterStartup } from './util/startup-gc.js';
@@ -40,6 +40,9 @@ Usage:
   classroom-edge cloud start --config FILE
       Run the reference district cloud: ingest workers, technicians' commands
       and, with api: in its config, the technician HTTP API (docs/sync.md).
+  classroom-edge cloud start --demo [--port 8090]
+      The reference cloud beside the demo room, nothing to configure: its fleet
+      page plays the demo room's uploaded recordings (docs/recording.md).
   classroom-edge cloud push-config --config FILE --room ROOM --file CONFIG.yaml [--wait [--timeout S]]
       Push devices and scenes (or a whole edge config) to a room as its next
       config version; with --wait, print the room's result (docs/config-push.md).
@@ -79,6 +82,13 @@ async function cmdCheckConfig(file: string | undefined): Promise<number> {
   }
 }
 
+/** The demo room's upload token, shared with `cloud start --demo` (made by whichever starts first). */
+function demoUploadToken(): string {
+  const file = demoUploadTokenFile();
+  ensureSecretFile(file);
+  return file;
+}
+
 async function cmdStart(opts: { config?: string; 'data-dir'?: string }): Promise<number> {
   const registry = builtinDrivers();
   const configFile = opts.config ?? process.env.CLASSROOM_EDGE_CONFIG;
@@ -86,7 +96,7 @@ async function cmdStart(opts: { config?: string; 'data-dir'?: string }): Promise
   try {
     config = configFile
       ? loadConfigFile(configFile, registry)
-      : loadConfigText(demoConfigYaml(opts['data-dir'] ?? defaultDemoDataDir()), '(embedded demo config)', registry);
+      : loadConfigText(demoConfigYaml(opts['data-dir'] ?? defaultDemoDataDir(), { recording: { uploadTokenFile: demoUploadToken() } }), '(embedded demo config)', registry);
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(`refusing to start: ${e.message}\n`);
@@ -154,6 +164,8 @@ async function main(argv: string[]): Promise<number> {
       wait: { type: 'boolean' },
       timeout: { type: 'string' },
       'issued-by': { type: 'string' },
+      demo: { type: 'boolean' },
+      port: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -216,6 +228,8 @@ async function main(argv: string[]): Promise<number> {
         configFile: values.config,
         logger: (level) => createLogger({ level }),
         push: { room: values.room, file: values.file, wait: values.wait, timeout: values.timeout, issuedBy: values['issued-by'] },
+        demo: values.demo,
+        port: values.port,
       });
     case 'kiosk':
       return (await import('../kiosk/main/launch.js')).cmdKiosk({ url: values.url, version: packageInfo().version });

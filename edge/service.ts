@@ -19,6 +19,7 @@ import { loadCredentials, type CredentialStore } from './security/credentials.js
 import { openStore, type Store } from './store/index.js';
 import { DEFAULT_OUTBOX_LIMITS, OutboxPolicy } from './store/outbox.js';
 import { createApi } from './api/server.js';
+import type { RecorderControl } from './recording/types.js';
 import { startClassroom, type Classroom, type ClassroomTiming } from './classroom.js';
 import type { TapSink } from './devices/supervisor.js';
 import type { Clock } from './util/clock.js';
@@ -35,6 +36,8 @@ import type { LogRing } from './util/log-ring.js';
 // Type only: the uplink (and mqtt.js with it) is loaded when a cloud is configured (idle RSS).
 import type { Uplink } from '../sync/uplink.js';
 import { districtTopics } from '../sync/protocol.js';
+// Type only: the recorder is loaded when the config has a recording section.
+import type { RecordingService } from './recording/service.js';
 
 export interface ServiceContext {
   config: EdgeConfig;
@@ -51,6 +54,8 @@ export interface ServiceContext {
   restart?: (reason: string) => void;
   /** Whether the wall clock is NTP-synchronised (default: a ClockSyncProbe asking timedatectl once a minute). */
   clockSync?: { synced(): boolean };
+  /** The recorder the API drives (kiosk buttons, technicians' routes, /health); absent: none. */
+  recorder?: RecorderControl;
 }
 
 export interface RunningService {
@@ -68,6 +73,8 @@ export interface RunningService {
   readonly configPush: ConfigApplier;
   /** The technicians' remote commands from the district (when the link runs): `register` adds commands. */
   readonly remoteCommands: CommandRegistry | null;
+  /** The lesson recorder, when the config has a `recording` section. */
+  readonly recorder: RecordingService | null;
   /** Where first-start credentials were written, if this start created them. */
   readonly createdCredentialsFile: string | null;
   raiseAlert(alert: Omit<AlertMessage, 'id' | 'ts'>): Promise<void>;
@@ -236,6 +243,9 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
     });
     cleanup.push(() => classroom!.stop());
 
+    const recorder = config.recording ? await startRecorder(config, { store, clock, logger, metrics, classroom, devices, raiseAlert, publish: bus.publish, topics }) : null;
+    if (recorder) cleanup.push(() => recorder.stop());
+
     if (config.cloud) {
       // Started after the store, stopped before it closes (cleanup runs in reverse). A link that cannot
       // start (unreadable certificate) is an alert, not a reason to stop the classroom.
@@ -277,6 +287,10 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
         remoteCommands = new CommandRegistry();
         registerBuiltinCommands(remoteCommands, { devices, scenes, logRing: ctx.logRing ?? null, restart: ctx.restart ?? null });
         registerConfigCommand(remoteCommands, configPush);
+        if (recorder) {
+          const { registerRecordingCommands } = await import('./recording/commands.js');
+          registerRecordingCommands(remoteCommands, recorder);
+        }
         const executor = new RemoteCommands({
           roomId: config.room.id,
           store,
@@ -327,6 +341,7 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
       configStatus: () => configPush.status(),
       config,
       raiseAlert,
+      recorder: ctx.recorder ?? recorder,
       // The kiosk's live channel reads the bus in process (aedes subscription; no socket, no credentials).
       subscribe: (filter, onMessage) => {
         const deliver = (packet: { topic: string; payload: Buffer | string }, cb: () => void) => {
@@ -356,6 +371,7 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
       sync,
       configPush,
       remoteCommands,
+      recorder,
       createdCredentialsFile: created?.file ?? null,
       raiseAlert,
       stop: () => {
@@ -371,4 +387,49 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
     await unwind();
     throw e;
   }
+}
+
+/**
+ * The lesson recorder and, when the config names the district's upload endpoint, its upload
+ * queue. Loaded on demand: a room without cameras does not pay for either.
+ */
+async function startRecorder(
+  config: EdgeConfig,
+  d: {
+    store: Store;
+    clock: Clock;
+    logger: Logger;
+    metrics: Metrics;
+    classroom: Classroom;
+    devices: DeviceSupervisor;
+    raiseAlert: RunningService['raiseAlert'];
+    publish: (topic: string, payload: object, opts?: { retain?: boolean; qos?: 0 | 1 }) => Promise<void>;
+    topics: Topics;
+  },
+): Promise<RecordingService> {
+  const rec = config.recording!;
+  const { RecordingService } = await import('./recording/service.js');
+  const { createUploader } = await import('./recording/uploader.js');
+  const uploader = rec.upload ? await createUploader({ config: rec.upload, roomId: config.room.id, timeZone: config.room.timezone, store: d.store, logger: d.logger, registry: d.metrics.registry, clock: d.clock }) : null;
+  const recorder = new RecordingService({
+    config: rec,
+    roomId: config.room.id,
+    dataDir: config.dataDir,
+    timeZone: config.room.timezone,
+    store: d.store,
+    clock: d.clock,
+    logger: d.logger,
+    lessons: d.classroom.lessons,
+    roster: d.classroom.roster,
+    publish: (msg) => d.publish(d.topics.recording, msg, { retain: true, qos: 1 }),
+    raiseAlert: d.raiseAlert,
+    ptz: async (device, preset) => {
+      const r = await d.devices.execute(device, 'preset', { recall: preset }, { username: 'recorder', role: 'automation' });
+      if (!r.ok) throw new Error(r.error?.message ?? 'preset recall failed');
+    },
+    uploader,
+    registry: d.metrics.registry,
+  });
+  await recorder.start();
+  return recorder;
 }

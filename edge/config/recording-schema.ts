@@ -167,8 +167,8 @@ export const recordingSchema = z
       for (const k of ['main', 'inset'] as const) {
         if (!ids.has(r.composed[k])) ctx.addIssue({ code: 'custom', path: ['composed', k], message: `no source ${r.composed[k]} (sources: ${[...ids].join(', ')})` });
       }
-      ids.add(r.composed.id);
     }
+    // A live push reads a camera itself; the composed view exists only inside its recording.
     r.live.forEach((t, i) => {
       if (!ids.has(t.source)) ctx.addIssue({ code: 'custom', path: ['live', i, 'source'], message: `no source ${t.source} (sources: ${[...ids].join(', ')})` });
     });

@@ -33,6 +33,15 @@ export interface CaptureOptions {
   /** No media-time progress for this long: the run is killed and respawned (default 15 s). */
   stallTimeoutMs?: number;
   now?: () => number;
+  /**
+   * Input and encoding args that replace the source's own (the composed view: two inputs, an
+   * overlay filter, an encoder); `source` then only names what failures are about.
+   */
+  media?: string[];
+  /** More passwords that `media` may hold (the composed view's second camera), redacted like `credentials`'. */
+  extraSecrets?: string[];
+  /** Added to ffmpeg's environment: the service tags its children to find them after a crash (orphans.ts). */
+  env?: Record<string, string>;
 }
 
 /** Known ffmpeg messages -> what a technician should check. Lines are redacted before matching. */
@@ -89,7 +98,7 @@ export class Capture extends EventEmitter {
     this.now = opts.now ?? Date.now;
     this.backoff = new Backoff({ initialMs: opts.backoff?.initialMs ?? 1000, maxMs: opts.backoff?.maxMs ?? 60_000 });
     this.stallTimeoutMs = opts.stallTimeoutMs ?? 15_000;
-    this.secrets = opts.credentials ? [opts.credentials.password] : [];
+    this.secrets = [...(opts.credentials ? [opts.credentials.password] : []), ...(opts.extraSecrets ?? [])];
   }
 
   get state(): CaptureState {
@@ -194,14 +203,13 @@ export class Capture extends EventEmitter {
     this.appendJournal({ type: 'run', run: this.run, startedAt: spawnedAt, firstIndex: this.nextIndex, ...(this.lastAfter ? { after: this.lastAfter } : {}) });
     const args = [
       ...globalArgs(),
-      ...inputArgs(o.source, o.credentials),
-      ...encodeArgs(o.source, { segmentSeconds: o.segmentSeconds, ...(o.gopSeconds ? { gopSeconds: o.gopSeconds } : {}) }),
+      ...(o.media ?? [...inputArgs(o.source, o.credentials), ...encodeArgs(o.source, { segmentSeconds: o.segmentSeconds, ...(o.gopSeconds ? { gopSeconds: o.gopSeconds } : {}) })]),
       ...segmentArgs({ dir: o.dir, segmentSeconds: o.segmentSeconds, startNumber: this.nextIndex, listFile }),
     ];
     this.log.info({ run: this.run, firstIndex: this.nextIndex, cmd: redact(args.join(' '), this.secrets) }, 'ffmpeg starting');
     if (this._state !== 'degraded' && this._state !== 'error') this.setState('starting', null);
     // Own process group: stop() and the stall watchdog signal ffmpeg and nothing else of ours.
-    const child = spawn(o.ffmpegPath ?? 'ffmpeg', args, { detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(o.ffmpegPath ?? 'ffmpeg', args, { detached: true, stdio: ['pipe', 'pipe', 'pipe'], ...(o.env ? { env: { ...process.env, ...o.env } } : {}) });
     this.child = child;
     let resolveExit: () => void = () => undefined;
     this.exited = new Promise((r) => (resolveExit = r));
@@ -254,7 +262,7 @@ export class Capture extends EventEmitter {
     this.log.debug({ ffmpeg: line }, 'ffmpeg');
     const src = this.opts.source;
     const m = /^\s*Stream #0:\d+.*?: Video: (\w+)/.exec(line);
-    if (m && src.kind === 'rtsp' && !isEncoded(src) && !src.codecs.includes(m[1] as 'h264' | 'hevc') && !this.fatal) {
+    if (m && !this.opts.media && src.kind === 'rtsp' && !isEncoded(src) && !src.codecs.includes(m[1] as 'h264' | 'hevc') && !this.fatal) {
       this.fatal = `the camera sends ${m[1]}, not ${src.codecs.join('/')}: set the camera's stream to H.264${src.codecs.includes('hevc') ? ' or H.265' : ''}, or set reencode: true for this source`;
       this.log.error({ codec: m[1] }, 'camera codec cannot be stream-copied');
       if (this.child) this.signal(this.child, 'SIGKILL');

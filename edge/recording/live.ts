@@ -40,6 +40,8 @@ export interface LivePushOptions {
   now?: () => number;
   /** Video bitrate when encoding (default 2500 kbit/s). */
   videoKbps?: number;
+  /** Added to ffmpeg's environment: the service tags its children to find them after a crash (orphans.ts). */
+  env?: Record<string, string>;
 }
 
 /** A push that stayed live this long was healthy: its next failure starts the backoff again. */
@@ -205,7 +207,7 @@ export class LivePush extends EventEmitter {
     const redacted = args.map((a) => redactSecrets(a, this.opts.target.url));
     this.log.debug({ cmd: [this.ffmpeg, ...redacted].join(' ') }, 'starting live push ffmpeg');
     this.counts.spawns++;
-    const child = spawn(this.ffmpeg, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(this.ffmpeg, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], ...(this.opts.env ? { env: { ...process.env, ...this.opts.env } } : {}) });
     this.child = child;
     const lines: string[] = [];
     let stderrTail = '';

@@ -240,12 +240,18 @@ export async function runCloudCommand(args: {
   configFile: string | undefined;
   logger: (level: string) => Logger;
   push?: PushConfigArgs;
+  /** `--demo`: the cloud beside the demo room (sync/cloud/demo.ts), no config file. */
+  demo?: boolean | undefined;
+  port?: string | undefined;
 }): Promise<number> {
   if (args.sub === 'push-config') return (await import('./push-config-cli.js')).runPushConfig({ ...args, push: args.push ?? {} });
   if (args.sub !== 'start') {
-    process.stderr.write('usage: classroom-edge cloud start --config FILE\n       classroom-edge cloud push-config --config FILE --room ROOM --file CONFIG.yaml [--wait [--timeout SECONDS]]\n');
+    process.stderr.write(
+      'usage: classroom-edge cloud start --config FILE\n       classroom-edge cloud start --demo [--port PORT]\n       classroom-edge cloud push-config --config FILE --room ROOM --file CONFIG.yaml [--wait [--timeout SECONDS]]\n',
+    );
     return 2;
   }
+  if (args.demo) return runDemo(args.logger('info'), args.port);
   const file = args.configFile ?? process.env.CLASSROOM_CLOUD_CONFIG;
   if (!file) {
     process.stderr.write('cloud start needs --config FILE (docs/sync.md)\n');
@@ -276,8 +282,15 @@ export async function runCloudCommand(args: {
   // Runs until a signal, whatever the broker does: while every worker is disconnected and waiting for
   // its (unref'd) reconnect timer, nothing else would keep the event loop alive and the process would
   // exit with 0 when the broker went down (found by test/integration/sync-kill9-mosquitto.test.ts).
+  await untilSignal(logger);
+  await cloud.stop();
+  return 0;
+}
+
+/** Waits for SIGTERM or SIGINT (the process's only way to stop a cloud). */
+function untilSignal(logger: Logger): Promise<void> {
   const keepAlive = setInterval(() => undefined, 1 << 30);
-  await new Promise<void>((resolve) => {
+  return new Promise<void>((resolve) => {
     const onSignal = (sig: string) => {
       logger.info({ signal: sig }, 'signal received, shutting down');
       process.off('SIGTERM', onSignal);
@@ -288,6 +301,28 @@ export async function runCloudCommand(args: {
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
+}
+
+async function runDemo(logger: Logger, portArg: string | undefined): Promise<number> {
+  const port = portArg === undefined ? undefined : Number(portArg);
+  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) {
+    process.stderr.write(`--port: a port number, not "${portArg}"\n`);
+    return 2;
+  }
+  const { startDemoCloud, DEMO_ROOM, DEMO_TECHNICIAN } = await import('./demo.js');
+  let cloud;
+  try {
+    cloud = await startDemoCloud({ logger, ...(port !== undefined ? { port } : {}) });
+  } catch (e) {
+    process.stderr.write(`refusing to start the demo cloud: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
+  }
+  process.stderr.write(
+    `demo cloud: http://127.0.0.1:${cloud.port}/fleet/rooms/${DEMO_ROOM}/recordings\n` +
+      `  user ${DEMO_TECHNICIAN}, password in ${cloud.credentialsFile}\n` +
+      `  the demo room (npm start) uploads each finished recording here\n`,
+  );
+  await untilSignal(logger);
   await cloud.stop();
   return 0;
 }

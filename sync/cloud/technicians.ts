@@ -19,7 +19,7 @@ import { z } from 'zod';
 import { verifyPassword } from '../../edge/security/passwords.js';
 import { COMMAND_ROLES, linkIdSchema, technicianNameSchema, type CommandRole } from '../protocol.js';
 
-export const TECHNICIAN_COMMANDS: readonly string[] = ['devices.list', 'device.command', 'scene.run', 'logs.recent', 'diagnostics'];
+export const TECHNICIAN_COMMANDS: readonly string[] = ['devices.list', 'device.command', 'scene.run', 'logs.recent', 'diagnostics', 'recording.start', 'recording.stop', 'recording.live'];
 const CACHE_MS = 5 * 60_000;
 
 export const technicianSchema = z

@@ -107,6 +107,7 @@ beforeAll(async () => {
     demoConfigYaml(join(dir, 'demo'))
       .replace('port: 1883, websocketPort: 8083', `port: ${mqtt}, websocketPort: ${ws}`)
       .replace('port: 8080', `port: ${http}`)
+      // The demo config has no camera unless asked for: this test publishes the recording messages itself.
       .replace('options: { format: rdm6300 }', 'options: { format: rdm6300, debounceMs: 300 }') +
     `kiosk:\n  idleLockSeconds: 600\n  pins:\n    - { teacherId: t-wang, pinHash: ${JSON.stringify(await hashPassword(PIN))} }\n`;
   svc = await start();

@@ -29,6 +29,41 @@ describe('config', () => {
     expect(c.devices.map((d) => d.driver).sort()).toEqual(['em4100', 'modbus-rtu', 'samsung-mdc']);
     expect(c.store).toEqual({ flushIntervalMs: 4, maxBatch: 256 });
     expect(Object.keys(c.scenes)).toEqual(['class-start', 'class-end']);
+    expect(c.recording).toBeUndefined();
+  });
+
+  it('accepts the demo config with its camera, as `classroom-edge start` runs it', () => {
+    const c = loadConfigText(demoConfigYaml('/tmp/demo', { recording: { uploadTokenFile: '/tmp/demo-upload.token' } }), 'demo', registry);
+    expect(c.recording).toMatchObject({
+      segmentSeconds: 10,
+      rule: { mode: 'all', courses: [] },
+      sources: [{ id: 'demo-cam', kind: 'testsrc', size: '640x360', framerate: 25, audio: true }],
+      upload: { url: 'http://127.0.0.1:8090', tokenFile: '/tmp/demo-upload.token' },
+      live: [],
+    });
+    expect(c.kiosk.recordingControl).toBe(true);
+  });
+
+  it('refuses recording sources and uploads that would leak or miss their target', () => {
+    const base = demoConfigYaml('/tmp/demo');
+    const bad = (section: string) => {
+      try {
+        loadConfigText(`${base}${section}`, 'bad', registry);
+        return [];
+      } catch (e) {
+        return (e as ConfigError).problems.map((p) => `${p.path}: ${p.reason}`);
+      }
+    };
+    expect(bad('recording:\n  sources:\n    - { id: cam, kind: rtsp, url: "rtsp://admin:12345@10.0.0.5/stream1" }\n')).toEqual([
+      'recording.sources[0].url: no credentials in the URL (they would reach logs and process lists): put "username:password" in credentialsFile',
+    ]);
+    expect(bad('recording:\n  sources:\n    - { id: cam, kind: testsrc }\n  upload: { url: "http://cloud.district.lan:8443", tokenFile: /t }\n')).toEqual([
+      'recording.upload.url: plain http:// is allowed only on loopback: recordings of minors travel over TLS',
+    ]);
+    expect(bad('recording:\n  sources:\n    - { id: cam, kind: testsrc }\n  live: [ { id: l1, source: nope, url: "rtmp://m/live/k" } ]\n')).toEqual([
+      'recording.live[0].source: no source nope (sources: cam)',
+    ]);
+    expect(bad('recording:\n  sources: []\n')).toEqual(['recording.sources: list at least one source, or leave out the recording section']);
   });
 
   it('names YAML syntax errors by line', () => {
