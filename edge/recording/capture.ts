@@ -217,7 +217,7 @@ export class Capture extends EventEmitter {
     this.lineReader(child.stdout, (l) => this.onProgressLine(l));
     this.lineReader(child.stderr, (l) => this.onStderrLine(l));
     child.on('error', (e) => {
-      this.failure ??= `cannot run ffmpeg: ${e.message}`;
+      this.failure ??= (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'ffmpeg is not installed (apt-get install ffmpeg)' : `cannot run ffmpeg: ${e.message}`;
     });
     child.on('close', (code, signal) => {
       void this.onExit(child, code, signal).finally(resolveExit);

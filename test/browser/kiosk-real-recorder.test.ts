@@ -73,7 +73,7 @@ describe('the kiosk with the real recorder', () => {
     await badge.waitFor({ timeout: 20_000 });
     expect(svc.recorder!.status().sources['demo-cam']!.state).toBe('recording');
     // The badge's time ticks with the recording.
-    await page.waitForFunction(() => /录制中 00:0[3-9]/.test(document.querySelector('#rec .rec.recording')?.textContent ?? ''), null, { timeout: 15_000 });
+    await expect.poll(async () => await badge.textContent(), { timeout: 15_000, interval: 200 }).toMatch(/录制中 00:0[3-9]/);
     await page.screenshot({ path: join(SHOTS, 'kiosk-real-recorder-recording.png') });
 
     await page.locator('#rec-btn[data-rec-ctl="stop"]:not([disabled])').waitFor();
