@@ -25,7 +25,7 @@ export const configPushSchema = z
     roomId: linkIdSchema,
     /** The district's version of this room's config: increases with every push. */
     version: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
-    /** The config document (devices and/or scenes, or a whole config file), validated on the edge. */
+    /** The config document (devices, scenes and/or recording.live, or a whole config file), validated on the edge. */
     config: z.unknown(),
     /** Who pushed it (a technician's user name): audited on the edge. */
     issuedBy: z.string().min(1).max(128),
@@ -41,7 +41,8 @@ export const configResultSchema = z
     version: z.number().int().min(0),
     outcome: z.enum(['applied', 'unchanged', 'rolled-back', 'refused', 'interrupted']),
     changes: z
-      .object({ added: z.array(z.string()), removed: z.array(z.string()), changed: z.array(z.string()), scenesChanged: z.boolean() })
+      // liveChanged: whether recording.live changed; absent in results from edges that could not push it yet.
+      .object({ added: z.array(z.string()), removed: z.array(z.string()), changed: z.array(z.string()), scenesChanged: z.boolean(), liveChanged: z.boolean().optional() })
       .strict()
       .optional(),
     /** Devices that failed the check (rolled-back). */

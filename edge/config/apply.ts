@@ -1,6 +1,10 @@
 /**
  * Applying a configuration push (docs/config-push.md): validate, apply, check
- * the devices, and roll back automatically if the check fails.
+ * the devices, and roll back automatically if the check fails. Live targets
+ * (recording.live) are not checked (a media server's reachability shows on
+ * the bus as the push's state, it is no reason to roll back): they are
+ * replaced once the devices passed, so a push that is rolled back never
+ * touches a live lesson.
  *
  *   validate ──refused──▶ record + audit, nothing touched
  *      │ ok
@@ -9,14 +13,15 @@
  *   reconfigure devices (only the changed ones)
  *      │
  *   check: every added/changed device online (+ status query) within checkTimeoutMs
- *      ├─ ok ──▶ scenes replaced; commit "applied" + config.active + audit
- *      └─ fail ─▶ devices back as they were; commit "rolled-back" + audit (failing devices and why)
+ *      ├─ ok ──▶ live targets replaced; commit "applied" + config.active + audit; scenes replaced
+ *      └─ fail ─▶ devices (and live targets, if replaced) back as they were; commit "rolled-back" + audit
  *
  * `applyConfigPush` is the one entry point: the district downlink
  * (sync/config-downlink.ts) and technicians' commands call it. Pushes run one
  * at a time, in arrival order.
  */
 import type { DeviceConfig, EdgeConfig } from './schema.js';
+import type { LiveTargetConfig } from './recording-schema.js';
 import type { DriverRegistry } from '../devices/registry.js';
 import { checkDevices, type CheckTarget, type DeviceCheck } from '../devices/check.js';
 import type { Metrics } from '../metrics.js';
@@ -50,7 +55,8 @@ export interface ConfigPushResult {
   version: number;
   /** The row in the store's config_versions. */
   id?: number;
-  changes?: { added: string[]; removed: string[]; changed: string[]; scenesChanged: boolean };
+  /** Devices by id; whether the scenes and the live targets (recording.live) changed. liveChanged is always set here; optional as on the wire (sync/config-downlink.ts). */
+  changes?: { added: string[]; removed: string[]; changed: string[]; scenesChanged: boolean; liveChanged?: boolean };
   /** Devices that failed the check (rolled-back), with the reason. */
   failed?: Array<{ deviceId: string; reason: string }>;
   /** `path: reason` (refused), the first MAX_REPORTED_PROBLEMS. */
@@ -66,12 +72,19 @@ export interface ApplyDevices extends CheckTarget {
   reconfigure(next: readonly DeviceConfig[]): Promise<DeviceDiff>;
 }
 
+/** What the applier needs of the recorder: its live targets replaced (RecordingService.replaceLive). */
+export interface ApplyLive {
+  replace(targets: LiveTargetConfig[]): Promise<void>;
+}
+
 export interface ConfigApplierDeps {
   /** The config in force at start (file, or file + the stored overlay). */
   config: EdgeConfig;
   store: Pick<Store, 'db' | 'write'>;
   devices: ApplyDevices;
   scenes: { replace(scenes: EdgeConfig['scenes']): void };
+  /** The recorder's live targets; absent (no recorder): a push changing recording.live is rolled back. See setLive. */
+  live?: ApplyLive;
   registry: DriverRegistry;
   clock: Clock;
   logger: Logger;
@@ -83,7 +96,7 @@ export interface ConfigApplierDeps {
 }
 
 export interface ConfigStatus {
-  /** Which devices and scenes are in force: the file's or a pushed version's. */
+  /** Which devices, scenes and live targets are in force: the file's or a pushed version's. */
   source: 'file' | 'pushed';
   active: { id: number; version: number; issuedBy: string; appliedAt: number | null } | null;
   lastPush: { version: number; outcome: string; ts: number } | null;
@@ -95,11 +108,18 @@ export class ConfigApplier {
   private readonly log: Logger;
   private chain: Promise<unknown> = Promise.resolve();
   private last: ConfigStatus['lastPush'] = null;
+  private live: ApplyLive | undefined;
 
   constructor(private readonly deps: ConfigApplierDeps) {
     this.current = deps.config;
+    this.live = deps.live;
     this.versions = new ConfigVersions(deps.store);
     this.log = deps.logger.child({ ns: 'edge:config' });
+  }
+
+  /** Late binding: the service starts the recorder after the applier (it needs the lesson clock). */
+  setLive(live: ApplyLive): void {
+    this.live = live;
   }
 
   /** The config in force now. */
@@ -157,6 +177,8 @@ export class ConfigApplier {
         const message = `internal error: ${e instanceof Error ? e.message : String(e)}`;
         this.log.error({ err: e, version: req.version }, 'configuration push failed; restoring the configuration in force');
         await this.deps.devices.reconfigure(this.current.devices).catch((err: unknown) => this.log.error({ err }, 'could not restore the devices'));
+        // Unchanged targets are left alone, so this touches only what a push replaced before its commit failed.
+        if (this.live && this.current.recording) await this.live.replace(this.current.recording.live).catch((err: unknown) => this.log.error({ err }, 'could not restore the live targets'));
         return this.done({ outcome: 'rolled-back', version: req.version ?? 0, failed: [], message, ts: this.deps.clock.now() }, 'configuration push failed');
       }),
     );
@@ -195,7 +217,9 @@ export class ConfigApplier {
     const nextConfig = v.config;
     const sections: PushedSections = sectionsOf(nextConfig);
     const changes = diffConfig(this.current, nextConfig);
-    const summary = { added: changes.devices.added, removed: changes.devices.removed, changed: changes.devices.changed, scenesChanged: changes.scenesChanged };
+    const summary = { added: changes.devices.added, removed: changes.devices.removed, changed: changes.devices.changed, scenesChanged: changes.scenesChanged, liveChanged: changes.liveChanged };
+    // The audit row names the live targets too: a pairing is who watches a class, worth tracing.
+    const auditChanges = changes.liveChanged ? { changes: summary, live: changes.live } : { changes: summary };
 
     // 2. Recorded before anything changes: a crash from here on comes back with config.active (the last good one).
     const id = await this.versions.begin({ ...meta, content: sections }, this.deps.clock.now());
@@ -204,11 +228,18 @@ export class ConfigApplier {
     const previous = this.current;
     let failed: DeviceCheck[] = [];
     let message: string | undefined;
+    let liveTouched = false;
     try {
       const diff = await this.deps.devices.reconfigure(nextConfig.devices);
       const timeout = this.deps.checkTimeoutMs ?? this.current.configPush.checkTimeoutMs;
       const checks = await checkDevices(this.deps.devices, diff.start, timeout, { pollMs: this.deps.checkPollMs });
       failed = checks.filter((c) => !c.ok);
+      // Only once the devices passed: a push rolled back for a device never interrupts a live lesson.
+      if (failed.length === 0 && changes.liveChanged) {
+        if (!this.live) throw new Error('recording.live changed but no recorder is running to apply it');
+        liveTouched = true;
+        await this.live.replace(nextConfig.recording?.live ?? []);
+      }
     } catch (e) {
       message = `apply failed: ${e instanceof Error ? e.message : String(e)}`;
       this.log.error({ err: e, version }, 'configuration push failed while applying');
@@ -216,24 +247,29 @@ export class ConfigApplier {
 
     if (failed.length === 0 && message === undefined) {
       const result: ConfigPushResult = { outcome: changes.none ? 'unchanged' : 'applied', version, id, changes: summary, ts: this.deps.clock.now() };
-      await this.versions.finish(id, { status: 'applied', result, activate: true, now: result.ts, audit: audit('ok', { changes: summary }), extra: req.onCommit });
-      // Only after the commit: if it fails, applyConfigPush puts the devices back to this.current.
+      await this.versions.finish(id, { status: 'applied', result, activate: true, now: result.ts, audit: audit('ok', auditChanges), extra: req.onCommit });
+      // Only after the commit: if it fails, applyConfigPush puts the devices and live targets back to this.current.
       this.deps.scenes.replace(nextConfig.scenes);
       this.current = nextConfig;
       return this.done(result, 'configuration push applied');
     }
 
-    // 4. Roll back: the devices as they were (unchanged ones were never touched).
-    try {
-      await this.deps.devices.reconfigure(previous.devices);
-    } catch (e) {
-      this.log.error({ err: e, version }, 'rollback of a configuration push failed; restart the service to come back with the last good configuration');
-      message = `${message ? `${message}; ` : ''}rollback failed: ${e instanceof Error ? e.message : String(e)}`;
-    }
+    // 4. Roll back: the devices and live targets as they were (unchanged ones were never touched).
+    const restore = async (what: () => Promise<unknown>) => {
+      try {
+        await what();
+      } catch (e) {
+        this.log.error({ err: e, version }, 'rollback of a configuration push failed; restart the service to come back with the last good configuration');
+        message = `${message ? `${message}; ` : ''}rollback failed: ${e instanceof Error ? e.message : String(e)}`;
+      }
+    };
+    await restore(() => this.deps.devices.reconfigure(previous.devices));
+    const live = this.live;
+    if (liveTouched && live) await restore(() => live.replace(previous.recording?.live ?? []));
     const reasons = failed.map((f) => ({ deviceId: f.deviceId, reason: f.reason ?? 'failed' }));
     message ??= `rolled back: ${reasons.map((f) => `${f.deviceId}: ${f.reason}`).join('; ')}`;
     const result: ConfigPushResult = { outcome: 'rolled-back', version, id, changes: summary, failed: reasons, message, ts: this.deps.clock.now() };
-    await this.versions.finish(id, { status: 'rolled-back', result, activate: false, now: result.ts, audit: audit('error', { changes: summary, failed: reasons }, message), extra: req.onCommit });
+    await this.versions.finish(id, { status: 'rolled-back', result, activate: false, now: result.ts, audit: audit('error', { ...auditChanges, failed: reasons }, message), extra: req.onCommit });
     return this.done(result, 'configuration push rolled back');
   }
 
@@ -247,8 +283,8 @@ export class ConfigApplier {
 }
 
 /**
- * The config to start with: the file's, with the devices and scenes of the
- * last applied push when there is one (the pushed overlay wins until a
+ * The config to start with: the file's, with the devices, scenes and live
+ * targets of the last applied push when there is one (the pushed overlay wins until a
  * technician resets it). An overlay that no longer validates (e.g. a driver
  * removed by an upgrade) is ignored with the problems returned.
  */

@@ -1,6 +1,7 @@
 /**
  * What a configuration change changes (docs/config-push.md): which devices
- * are added, removed, changed or left alone, and whether the scenes differ.
+ * are added, removed, changed or left alone, whether the scenes differ, and
+ * which live targets (recording.live, the 专递课堂 pairing) differ.
  * The device supervisor restarts exactly the devices named in `stop` and
  * `start`, so unchanged devices keep running through a push and its rollback.
  *
@@ -9,6 +10,7 @@
  * them changes, since the line is opened once for all of them.
  */
 import type { DeviceConfig, EdgeConfig } from './schema.js';
+import type { LiveTargetConfig } from './recording-schema.js';
 import { lineKey } from '../devices/transports.js';
 
 export interface DeviceDiff {
@@ -23,9 +25,19 @@ export interface DeviceDiff {
   start: string[];
 }
 
+/** Live targets by id: a changed one (other URL, source or `when`) is stopped and started again. */
+export interface LiveDiff {
+  added: string[];
+  removed: string[];
+  changed: string[];
+}
+
 export interface ConfigChanges {
   devices: DeviceDiff;
   scenesChanged: boolean;
+  live: LiveDiff;
+  /** True when any live target is added, removed or changed (their order does not count). */
+  liveChanged: boolean;
   /** True when nothing differs. */
   none: boolean;
 }
@@ -73,8 +85,23 @@ export function diffDevices(before: readonly DeviceConfig[], after: readonly Dev
   };
 }
 
-export function diffConfig(before: Pick<EdgeConfig, 'devices' | 'scenes'>, after: Pick<EdgeConfig, 'devices' | 'scenes'>): ConfigChanges {
+export function diffLive(before: readonly LiveTargetConfig[], after: readonly LiveTargetConfig[]): LiveDiff {
+  const old = new Map(before.map((t) => [t.id, t]));
+  const next = new Set(after.map((t) => t.id));
+  return {
+    added: after.filter((t) => !old.has(t.id)).map((t) => t.id),
+    removed: before.filter((t) => !next.has(t.id)).map((t) => t.id),
+    changed: after.filter((t) => old.has(t.id) && canonicalJson(old.get(t.id)) !== canonicalJson(t)).map((t) => t.id),
+  };
+}
+
+/** What a push compares: the pushable sections (a config without a recording section has no live targets). */
+export type DiffableConfig = Pick<EdgeConfig, 'devices' | 'scenes'> & { recording?: { live: readonly LiveTargetConfig[] } | undefined };
+
+export function diffConfig(before: DiffableConfig, after: DiffableConfig): ConfigChanges {
   const devices = diffDevices(before.devices, after.devices);
   const scenesChanged = canonicalJson(before.scenes) !== canonicalJson(after.scenes);
-  return { devices, scenesChanged, none: !scenesChanged && devices.start.length === 0 && devices.stop.length === 0 };
+  const live = diffLive(before.recording?.live ?? [], after.recording?.live ?? []);
+  const liveChanged = live.added.length + live.removed.length + live.changed.length > 0;
+  return { devices, scenesChanged, live, liveChanged, none: !scenesChanged && !liveChanged && devices.start.length === 0 && devices.stop.length === 0 };
 }

@@ -1,7 +1,8 @@
 /**
  * Pushed configuration kept in the store (table `config_versions`, migration
  * 4; docs/config-push.md). Every push is a row with its outcome; the meta key
- * `config.active` names the row whose devices and scenes are in force, so a
+ * `config.active` names the row whose devices, scenes and live targets
+ * (recording.live, in a room with a recording section) are in force, so a
  * restart comes back with the last successfully applied configuration, not
  * the file's. Where it commits:
  *
@@ -29,7 +30,7 @@ export interface StoredVersion {
   issuedAt: number | null;
   /** `cloud`, `command`, `technician`. */
   source: string;
-  /** The pushed sections as validated (refused pushes: the raw document). */
+  /** The pushed sections as validated (PushedSections; refused pushes: the raw document). */
   content: unknown;
   status: VersionStatus;
   result: unknown;
@@ -148,7 +149,7 @@ export class ConfigVersions {
     });
   }
 
-  /** A technician's reset: the file's devices and scenes are in force again (at the next start). */
+  /** A technician's reset: the file's devices, scenes and live targets are in force again (at the next start). */
   reset(by: { actor: string; role: string }, now: number): Promise<number> {
     return this.store.write((tx) => {
       const previous = tx.db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?').get(ACTIVE_KEY)?.value ?? null;

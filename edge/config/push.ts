@@ -3,22 +3,30 @@
  * document is validated (docs/config-push.md).
  *
  * A push carries a config document: either only the pushable sections
- * (`devices`, `scenes`) or a whole config file. The pushable sections replace
- * the running ones; every other section, if present, must equal what is
- * running, or the push is refused naming the field and why it cannot change
- * at run time. The merged document then goes through the same validation as
+ * (`devices`, `scenes`, `recording.live`) or a whole config file. The
+ * pushable sections replace the running ones; every other section, if
+ * present, must equal what is running, or the push is refused naming the
+ * field and why it cannot change at run time. Of `recording`, only `live`
+ * (the 专递课堂 pairing: which source goes to which media server) is
+ * pushable: the recorder reads its sources, storage and rule at start, while
+ * a live target is only an ffmpeg it can stop and start. The merged document then goes through the same validation as
  * `classroom-edge check-config` (edge/config/load.ts validateConfig), so the
  * problems are the same `path: reason` lines.
  */
 import type { DriverRegistry } from '../devices/registry.js';
 import { canonicalJson } from './diff.js';
 import { validateConfig, type ConfigProblem } from './load.js';
+import type { LiveTargetConfig } from './recording-schema.js';
 import { configSchema, type EdgeConfig } from './schema.js';
 
 /** Sections a push replaces: applied live by the device supervisor and the scene runner. */
 export const PUSHABLE_SECTIONS = ['devices', 'scenes'] as const;
 export type PushableSection = (typeof PUSHABLE_SECTIONS)[number];
-export type PushedSections = Pick<EdgeConfig, PushableSection>;
+/** The only key of `recording` a push replaces (applied live by the recorder). */
+export const PUSHABLE_RECORDING_KEY = 'live';
+/** What a push applies and the store keeps as the overlay; `recording` only in a room with a recording section. */
+export type PushedSections = Pick<EdgeConfig, PushableSection> & { recording?: { live: LiveTargetConfig[] } };
+const WHAT = 'devices, scenes and/or recording.live';
 
 /** Why each other section cannot be pushed. */
 export const NOT_PUSHABLE: Record<string, string> = {
@@ -33,6 +41,7 @@ export const NOT_PUSHABLE: Record<string, string> = {
   behaviour: 'read by the kiosk services at start; edit the file and restart',
   privacy: 'read by the retention service at start; edit the file and restart',
   cloud: 'the district link itself: a push must never be able to cut the room off from the district',
+  recording: 'only recording.live can be pushed: the sources, rule, storage and uploads are read by the recorder at start; edit the file and restart',
   configPush: 'the push check settings cannot change through a push',
 };
 
@@ -41,11 +50,12 @@ export interface PushValidation {
   problems: ConfigProblem[];
 }
 
+const isMapping = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
 /** Paths where two JSON values differ (at most `limit`). */
 function differences(a: unknown, b: unknown, path: string, out: string[], limit: number): void {
   if (out.length >= limit || canonicalJson(a) === canonicalJson(b)) return;
-  const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
-  if (isObj(a) && isObj(b)) {
+  if (isMapping(a) && isMapping(b)) {
     for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) differences(a[k], b[k], `${path}.${k}`, out, limit);
     return;
   }
@@ -62,27 +72,57 @@ function differences(a: unknown, b: unknown, path: string, out: string[], limit:
  * complete config to run, or the problems (`path: reason`).
  */
 export function validatePush(pushed: unknown, running: EdgeConfig, registry: DriverRegistry): PushValidation {
-  if (pushed === null || typeof pushed !== 'object' || Array.isArray(pushed)) {
-    return { problems: [{ path: '(root)', reason: 'a pushed config must be a mapping (devices, scenes)' }] };
+  if (!isMapping(pushed)) {
+    return { problems: [{ path: '(root)', reason: `a pushed config must be a mapping (${WHAT})` }] };
   }
-  const doc = pushed as Record<string, unknown>;
-  if (!PUSHABLE_SECTIONS.some((s) => s in doc)) {
-    return { problems: [{ path: '(root)', reason: `nothing to apply: a push must contain ${PUSHABLE_SECTIONS.join(' and/or ')}` }] };
+  const doc = pushed;
+  const problems: ConfigProblem[] = [];
+  const merged: Record<string, unknown> = { ...running, ...doc };
+  let pushedRecording: Record<string, unknown> | undefined;
+  if ('recording' in doc) {
+    const rec = doc.recording;
+    if (!isMapping(rec)) {
+      problems.push({ path: 'recording', reason: 'must be a mapping: a push may carry recording: { live: [...] }' });
+      merged.recording = running.recording;
+    } else if (!running.recording) {
+      // The sources a live target reads come from the file: a push cannot create them.
+      problems.push({ path: 'recording', reason: 'this room has no recording section (no recording sources): add its sources to the config file first; a push can change only recording.live' });
+      merged.recording = running.recording;
+    } else {
+      pushedRecording = rec;
+      merged.recording = { ...running.recording, ...rec };
+    }
   }
-  const merged = { ...running, ...doc };
+  const pushesLive = pushedRecording !== undefined && PUSHABLE_RECORDING_KEY in pushedRecording;
+  const nothing = { problems: [{ path: '(root)', reason: `nothing to apply: a push must contain ${WHAT}` }] };
+  // A `recording` without `live` goes on, so that the fields it tries to change are named.
+  if (!PUSHABLE_SECTIONS.some((s) => s in doc) && !('recording' in doc)) return nothing;
   const result = validateConfig(merged, registry);
-  const problems = [...result.problems];
+  problems.push(...result.problems);
   if (result.config) {
     const known = new Set(Object.keys(configSchema.shape));
     for (const key of Object.keys(doc)) {
-      if ((PUSHABLE_SECTIONS as readonly string[]).includes(key) || !known.has(key)) continue;
-      const paths: string[] = [];
-      differences((running as Record<string, unknown>)[key], (result.config as Record<string, unknown>)[key], key, paths, 10);
-      const why = NOT_PUSHABLE[key] ?? 'not pushable';
-      for (const p of paths) problems.push({ path: p, reason: `cannot be changed by a push: ${why}` });
+      if ((PUSHABLE_SECTIONS as readonly string[]).includes(key) || key === 'recording' || !known.has(key)) continue;
+      unchanged(key, (running as Record<string, unknown>)[key], (result.config as Record<string, unknown>)[key], problems);
+    }
+    const rec = result.config.recording;
+    if (pushedRecording && rec) {
+      for (const key of Object.keys(pushedRecording)) {
+        if (key === PUSHABLE_RECORDING_KEY) continue;
+        unchanged(`recording.${key}`, (running.recording as Record<string, unknown> | undefined)?.[key], (rec as Record<string, unknown>)[key], problems, 'recording');
+      }
     }
   }
-  return problems.length ? { problems } : { config: result.config!, problems };
+  if (problems.length) return { problems };
+  return pushesLive || PUSHABLE_SECTIONS.some((s) => s in doc) ? { config: result.config!, problems } : nothing;
+}
+
+/** A non-pushable field present in a push must equal the running one: each difference is a problem. */
+function unchanged(path: string, before: unknown, after: unknown, problems: ConfigProblem[], section = path): void {
+  const paths: string[] = [];
+  differences(before, after, path, paths, 10);
+  const why = NOT_PUSHABLE[section] ?? 'not pushable';
+  for (const p of paths) problems.push({ path: p, reason: `cannot be changed by a push: ${why}` });
 }
 
 export function formatProblems(problems: readonly ConfigProblem[]): string[] {
@@ -91,9 +131,11 @@ export function formatProblems(problems: readonly ConfigProblem[]): string[] {
 
 /** The running config with pushed sections in force (an overlay kept in the store). */
 export function withSections(base: EdgeConfig, sections: PushedSections): EdgeConfig {
-  return { ...base, devices: sections.devices, scenes: sections.scenes };
+  const out: EdgeConfig = { ...base, devices: sections.devices, scenes: sections.scenes };
+  if (base.recording && sections.recording) out.recording = { ...base.recording, live: sections.recording.live };
+  return out;
 }
 
 export function sectionsOf(config: EdgeConfig): PushedSections {
-  return { devices: config.devices, scenes: config.scenes };
+  return { devices: config.devices, scenes: config.scenes, ...(config.recording ? { recording: { live: config.recording.live } } : {}) };
 }

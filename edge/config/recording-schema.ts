@@ -169,7 +169,10 @@ export const recordingSchema = z
       }
     }
     // A live push reads a camera itself; the composed view exists only inside its recording.
+    const targets = new Set<string>();
     r.live.forEach((t, i) => {
+      if (targets.has(t.id)) ctx.addIssue({ code: 'custom', path: ['live', i, 'id'], message: `live target ${t.id} appears twice` });
+      targets.add(t.id);
       if (!ids.has(t.source)) ctx.addIssue({ code: 'custom', path: ['live', i, 'source'], message: `no source ${t.source} (sources: ${[...ids].join(', ')})` });
     });
     if (r.rule.mode === 'courses' && r.rule.courses.length === 0) {

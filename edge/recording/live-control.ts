@@ -2,9 +2,12 @@
  * Which live pushes run (专递课堂): a target with `when: lessons` goes live
  * while its source records a lesson; any target can be started and stopped
  * by a teacher or technician. Each push is its own ffmpeg reading the source
- * (live.ts), so a failing push never touches the recording.
+ * (live.ts), so a failing push never touches the recording. The targets can
+ * be replaced while running (a configuration push from the district:
+ * edge/config/apply.ts): only the pushes of removed or changed targets stop.
  */
 import type { LiveTargetConfig, RecordingSourceConfig } from '../config/recording-schema.js';
+import { diffLive } from '../config/diff.js';
 import type { LivePushStatus } from '../schemas/bus.js';
 import type { Logger } from '../util/logger.js';
 import { inputArgs } from './ffmpeg.js';
@@ -13,7 +16,7 @@ import type { RecordingActionResult, SourceCredentials } from './types.js';
 
 export class LiveControl {
   private readonly pushes = new Map<string, LivePush>();
-  private readonly targets: Map<string, LiveTargetConfig>;
+  private targets: Map<string, LiveTargetConfig>;
 
   constructor(
     private readonly opts: {
@@ -46,6 +49,30 @@ export class LiveControl {
     if (action === 'start') this.begin(t);
     else await this.end(t);
     return { ok: true, sources: {} };
+  }
+
+  /**
+   * The targets from now on (ids unique: the config push checks it). Pushes
+   * of removed or changed targets stop; unchanged ones keep running (a live
+   * lesson is not interrupted); added or changed `when: lessons` targets
+   * start at once when their source is in `recordingNow`. A changed target a
+   * teacher started by hand is stopped and stays off until started again.
+   */
+  async replace(targets: readonly LiveTargetConfig[], recordingNow: ReadonlySet<string>): Promise<void> {
+    const before = this.targets;
+    const diff = diffLive([...before.values()], targets);
+    // Swapped first, so a source starting while the old pushes stop already uses the new targets.
+    this.targets = new Map(targets.map((t) => [t.id, t]));
+    await Promise.all([...diff.removed, ...diff.changed].map((id) => this.end(before.get(id)!)));
+    for (const id of [...diff.added, ...diff.changed]) {
+      const t = this.targets.get(id);
+      if (t && t.when === 'lessons' && recordingNow.has(t.source)) this.begin(t);
+    }
+  }
+
+  /** Ids of the targets pushing now (in any state but off). */
+  running(): string[] {
+    return [...this.pushes.keys()];
   }
 
   async stopAll(): Promise<void> {

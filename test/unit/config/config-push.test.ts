@@ -1,13 +1,14 @@
 /**
  * What a configuration push changes (edge/config/diff.ts) and what it may
- * change (edge/config/push.ts): devices and scenes replace the running ones;
- * any other section must be unchanged, or the push is refused naming the
- * field; invalid documents get check-config's `path: reason` problems.
+ * change (edge/config/push.ts): devices, scenes and recording.live replace
+ * the running ones; any other section (and any other recording key) must be
+ * unchanged, or the push is refused naming the field; invalid documents get
+ * check-config's `path: reason` problems.
  */
 import { describe, expect, it } from 'vitest';
 import { loadConfigText, ConfigError } from '../../../edge/config/load.js';
-import { diffConfig, diffDevices } from '../../../edge/config/diff.js';
-import { formatProblems, validatePush } from '../../../edge/config/push.js';
+import { diffConfig, diffDevices, diffLive } from '../../../edge/config/diff.js';
+import { formatProblems, sectionsOf, validatePush, withSections } from '../../../edge/config/push.js';
 import type { DeviceConfig } from '../../../edge/config/schema.js';
 import { builtinDrivers } from '../../../edge/devices/registry.js';
 
@@ -119,8 +120,94 @@ describe('config push validation', () => {
 
   it('refuses a document without devices or scenes, and one that is not a mapping', () => {
     expect(formatProblems(validatePush({ lessons: { autoScenes: false } }, running, registry).problems)).toEqual([
-      '(root): nothing to apply: a push must contain devices and/or scenes',
+      '(root): nothing to apply: a push must contain devices, scenes and/or recording.live',
     ]);
-    expect(formatProblems(validatePush([1, 2], running, registry).problems)).toEqual(['(root): a pushed config must be a mapping (devices, scenes)']);
+    expect(formatProblems(validatePush([1, 2], running, registry).problems)).toEqual(['(root): a pushed config must be a mapping (devices, scenes and/or recording.live)']);
+  });
+});
+
+const RECORDING = `
+recording:
+  rule: { mode: none }
+  sources:
+    - { id: cam, kind: testsrc }
+    - { id: board, kind: testsrc, size: 320x240 }
+  live:
+    - { id: zdkt, source: cam, url: rtmp://media.example/live/key1, when: lessons }
+`;
+const recRunning = loadConfigText(BASE + RECORDING, 'base', registry);
+const target = (id: string, source: string, url = `rtmp://media.example/live/${id}`, when: 'lessons' | 'manual' = 'lessons') => ({ id, source, url, when });
+
+describe('live targets in a push (recording.live)', () => {
+  it('replaces only the live targets: the other recording settings, devices and scenes stay', () => {
+    const v = validatePush({ recording: { live: [target('zdkt', 'cam'), { id: 'mskt', source: 'board', url: 'srt://media.example:9000?streamid=x' }] } }, recRunning, registry);
+    expect(v.problems).toEqual([]);
+    expect(v.config!.recording!.live).toEqual([target('zdkt', 'cam'), { id: 'mskt', source: 'board', url: 'srt://media.example:9000?streamid=x', when: 'manual' }]);
+    expect({ ...v.config!.recording!, live: [] }).toEqual({ ...recRunning.recording!, live: [] });
+    expect(v.config!.devices).toEqual(recRunning.devices);
+    expect(v.config!.scenes).toEqual(recRunning.scenes);
+    // An empty list is a valid push too: the room stops pairing with anyone.
+    expect(validatePush({ recording: { live: [] } }, recRunning, registry).config!.recording!.live).toEqual([]);
+  });
+
+  it('refuses a target on a source the room does not have, duplicate ids and a malformed URL, each with its path', () => {
+    const lines = formatProblems(
+      validatePush({ recording: { live: [target('a', 'cam9'), target('b', 'cam'), target('b', 'board')] } }, recRunning, registry).problems,
+    );
+    // Two targets with one id could not be started or stopped one by one (the config schema checks it, in files and pushes alike).
+    expect(lines).toEqual(['recording.live[0].source: no source cam9 (sources: cam, board)', 'recording.live[2].id: live target b appears twice']);
+    const url = formatProblems(validatePush({ recording: { live: [target('a', 'cam', 'http://media.example/live')] } }, recRunning, registry).problems);
+    expect(url).toEqual(['recording.live[0].url: an rtmp://, rtmps:// or srt:// URL']);
+  });
+
+  it('refuses any other recording key that differs, naming the field; the same values (a whole file) are accepted', () => {
+    const lines = formatProblems(
+      validatePush({ recording: { live: [], segmentSeconds: 4, sources: [{ id: 'cam', kind: 'testsrc' }] } }, recRunning, registry).problems,
+    );
+    const why = 'cannot be changed by a push: only recording.live can be pushed: the sources, rule, storage and uploads are read by the recorder at start; edit the file and restart';
+    expect(lines).toEqual([`recording.segmentSeconds: ${why}`, `recording.sources: ${why}`]);
+    // Without live, the field is still named (not "nothing to apply").
+    expect(formatProblems(validatePush({ recording: { rule: { mode: 'all' } } }, recRunning, registry).problems)).toEqual([`recording.rule.mode: ${why}`]);
+    expect(formatProblems(validatePush({ recording: {} }, recRunning, registry).problems)).toEqual([
+      '(root): nothing to apply: a push must contain devices, scenes and/or recording.live',
+    ]);
+    const whole = validatePush({ ...recRunning, recording: { ...recRunning.recording!, live: [target('x', 'board')] } }, recRunning, registry);
+    expect(whole.problems).toEqual([]);
+    expect(whole.config!.recording!.live.map((t) => t.id)).toEqual(['x']);
+  });
+
+  it('refuses a live push in a room without a recording section, and a recording that is not a mapping', () => {
+    expect(formatProblems(validatePush({ recording: { live: [target('a', 'cam')] } }, running, registry).problems)).toEqual([
+      'recording: this room has no recording section (no recording sources): add its sources to the config file first; a push can change only recording.live',
+    ]);
+    expect(formatProblems(validatePush({ recording: [target('a', 'cam')] }, recRunning, registry).problems)).toEqual([
+      'recording: must be a mapping: a push may carry recording: { live: [...] }',
+    ]);
+    // Devices pushed with it do not hide the refusal.
+    expect(validatePush({ devices: running.devices, recording: { live: [] } }, running, registry).config).toBeUndefined();
+  });
+
+  it('diffs live targets by id: added, removed, changed; order and key order do not count', () => {
+    const before = [target('a', 'cam'), target('b', 'cam'), target('c', 'board')];
+    const after = [{ when: 'lessons' as const, url: 'rtmp://media.example/live/c', source: 'board', id: 'c' }, target('a', 'cam', 'rtmp://other.example/live/a'), target('d', 'cam')];
+    expect(diffLive(before, after)).toEqual({ added: ['d'], removed: ['b'], changed: ['a'] });
+    const swapped = { ...recRunning, recording: { ...recRunning.recording!, live: [...before].reverse() } };
+    const c = diffConfig({ ...recRunning, recording: { ...recRunning.recording!, live: before } }, swapped);
+    expect(c).toMatchObject({ liveChanged: false, none: true });
+    const d = diffConfig(recRunning, { ...recRunning, recording: { ...recRunning.recording!, live: [] } });
+    expect(d).toMatchObject({ liveChanged: true, none: false, scenesChanged: false, live: { removed: ['zdkt'] } });
+    // A room without recording has no live targets: nothing changes there.
+    expect(diffConfig(running, running)).toMatchObject({ liveChanged: false, live: { added: [], removed: [], changed: [] } });
+  });
+
+  it('keeps the live targets in the overlay of a room with recording, and lays them over the file', () => {
+    expect(sectionsOf(running)).toEqual({ devices: running.devices, scenes: running.scenes });
+    const pushed = validatePush({ recording: { live: [target('n', 'board')] } }, recRunning, registry).config!;
+    const overlay = sectionsOf(pushed);
+    expect(overlay.recording).toEqual({ live: [target('n', 'board')] });
+    const back = withSections(recRunning, JSON.parse(JSON.stringify(overlay)) as typeof overlay);
+    expect(back.recording).toEqual({ ...recRunning.recording!, live: [target('n', 'board')] });
+    // An overlay from before live targets were pushable (no recording key) leaves the file's.
+    expect(withSections(recRunning, { devices: recRunning.devices, scenes: {} }).recording).toEqual(recRunning.recording);
   });
 });
