@@ -44,7 +44,7 @@ Usage:
       The reference cloud beside the demo room, nothing to configure: its fleet
       page plays the demo room's uploaded recordings (docs/recording.md).
   classroom-edge cloud push-config --config FILE --room ROOM --file CONFIG.yaml [--wait [--timeout S]]
-      Push devices and scenes (or a whole edge config) to a room as its next
+      Push devices, scenes and live targets (or a whole edge config) to a room as its next
       config version; with --wait, print the room's result (docs/config-push.md).
   classroom-edge cameras [--timeout S] [--credentials-file FILE] [--json] [--interface ADDR]
       Find the LAN's ONVIF cameras and print their profiles' RTSP URLs, with

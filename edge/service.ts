@@ -111,7 +111,7 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
     outbox,
   });
 
-  // The devices and scenes of the last applied push win over the file's until a technician resets them.
+  // The devices, scenes and live targets of the last applied push win over the file's until a technician resets them.
   const effective = effectiveConfig(config, store, ctx.registry);
   if (!ctx.clockSync) {
     probe = new ClockSyncProbe({ logger });
@@ -222,7 +222,7 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
       await raiseAlert({
         severity: 'warning',
         code: 'config-overlay-invalid',
-        message: `the pushed configuration v${effective.active?.version ?? '?'} no longer validates; the file's devices and scenes are in force`,
+        message: `the pushed configuration v${effective.active?.version ?? '?'} no longer validates; the file's devices, scenes and live targets are in force`,
         data: { problems: effective.problems.slice(0, 20) },
       });
     }
@@ -243,8 +243,11 @@ export async function startService(ctx: ServiceContext): Promise<RunningService>
     });
     cleanup.push(() => classroom!.stop());
 
-    const recorder = config.recording ? await startRecorder(config, { store, clock, logger, metrics, classroom, devices, raiseAlert, publish: bus.publish, topics }) : null;
-    if (recorder) cleanup.push(() => recorder.stop());
+    // With the effective config: the live targets of the last applied push win over the file's.
+    const recorder = effective.config.recording ? await startRecorder(effective.config, { store, clock, logger, metrics, classroom, devices, raiseAlert, publish: bus.publish, topics }) : null;
+    if (recorder) cleanup.push(() => recorder.close());
+    // Late-bound: the recorder needs the lesson clock, which starts after the applier.
+    if (recorder) configPush.setLive({ replace: (targets) => recorder.replaceLive(targets) });
 
     if (config.cloud) {
       // Started after the store, stopped before it closes (cleanup runs in reverse). A link that cannot
@@ -430,6 +433,6 @@ async function startRecorder(
     uploader,
     registry: d.metrics.registry,
   });
-  await recorder.start();
+  await recorder.open();
   return recorder;
 }

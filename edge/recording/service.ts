@@ -7,21 +7,19 @@
  * is resumed (its lesson still runs) or finished at the next start-up.
  * State goes out as the retained `recording` message.
  */
-import { readFileSync, statSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DateTime } from 'luxon';
 import type { Registry } from 'prom-client';
-import type { RecordingConfig, RecordingSourceConfig } from '../config/recording-schema.js';
+import type { LiveTargetConfig, RecordingConfig, RecordingSourceConfig } from '../config/recording-schema.js';
 import type { LessonClockApi, LessonOccurrence } from '../lessons/types.js';
 import type { RosterIndexExtra } from '../lessons/roster.js';
-import type { AlertMessage, RecordingMessage, RecordingUploadStatus } from '../schemas/bus.js';
+import type { AlertMessage, RecordingMessage } from '../schemas/bus.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { Capture } from './capture.js';
-import { composedArgs, inputArgs } from './ffmpeg.js';
-import { finishRecording } from './finish.js';
 import { childEnv, reapOrphans } from './orphans.js';
+import { readSourceCredentials } from './credentials.js';
+import { composedMedia, describeSource, lessonInfo, sourceTable, unscheduledLesson } from './sources.js';
+import { Finisher } from './finisher.js';
 import { LiveControl } from './live-control.js';
 import { RecordingsRepo, type RecordingRow, type RecordingsStore } from './repo.js';
 import { healthOf, recordingMessage, recordingMetrics, updateSourceGauge, type RecordingMetrics, type SourceView } from './status.js';
@@ -69,7 +67,7 @@ export class RecordingService implements RecorderControl {
   private readonly metrics: RecordingMetrics | null;
   private readonly pushes: LiveControl;
   private readonly upload: UploadLink;
-  private finishing: Promise<void> = Promise.resolve();
+  private readonly finisher: Finisher;
   private timer: NodeJS.Timeout | null = null;
   private housekeeping: NodeJS.Timeout | null = null;
   private stopped = false;
@@ -82,13 +80,7 @@ export class RecordingService implements RecorderControl {
     this.directory = deps.config.directory ?? join(deps.dataDir, 'recordings');
     this.repo = new RecordingsRepo(deps.store);
     this.storage = new RecordingStorage({ directory: this.directory, limits: deps.config.storage, repo: this.repo, logger: this.log, now: () => deps.clock.now() });
-    this.byId = new Map(deps.config.sources.map((s) => [s.id, s]));
-    const composed = deps.config.composed;
-    if (composed) {
-      // The composed view records like a source of its own; failures are its main camera's.
-      const main = this.byId.get(composed.main)!;
-      this.byId.set(composed.id, { ...main, id: composed.id, label: '电影模式', ptz: undefined });
-    }
+    this.byId = sourceTable(deps.config);
     for (const id of this.byId.keys()) this.views.set(id, { state: 'idle', lessonId: null, since: null, reason: null, elapsedMs: 0, bytes: 0 });
     this.metrics = recordingMetrics(deps.registry);
 
@@ -103,6 +95,19 @@ export class RecordingService implements RecorderControl {
         const v = this.views.get(source);
         if (v) v.live = status;
         this.publishSoon();
+      },
+    });
+    this.finisher = new Finisher({
+      repo: this.repo,
+      logger: this.log,
+      metrics: this.metrics,
+      raiseAlert: deps.raiseAlert,
+      ffmpegPath: deps.ffmpegPath,
+      describe: (id) => describeSource(deps.config, this.byId, id),
+      queued: (row) => this.upload.enqueue(row.row, row.done),
+      settled: (row) => {
+        if (!this.active.has(row.source)) this.setView(row.source, { state: 'idle', lessonId: null, since: null, reason: null, bytes: 0, elapsedMs: 0 });
+        this.publishNow();
       },
     });
     this.upload = new UploadLink({ uploader: deps.uploader ?? null, repo: this.repo, logger: this.log, now: () => deps.clock.now(), timeZone: deps.timeZone, onChange: () => this.publishSoon() });
@@ -127,11 +132,8 @@ export class RecordingService implements RecorderControl {
     );
   }
 
-  /** Finishes or resumes what a previous run left, then follows the lesson clock. */
-  async start(): Promise<void>;
-  async start(req: { source?: string; by: RecordingActor }): Promise<RecordingActionResult>;
-  async start(req?: { source?: string; by: RecordingActor }): Promise<RecordingActionResult | void> {
-    if (req) return this.startManual(req);
+  /** At service start: reaps orphaned ffmpegs, finishes or resumes what a previous run left, then follows the lesson clock. */
+  async open(): Promise<void> {
     reapOrphans(this.deps.dataDir, this.log);
     await this.storage.measure().catch((e: unknown) => this.log.warn({ err: e }, 'could not measure the recordings directory'));
     const current = this.deps.lessons.current();
@@ -140,9 +142,10 @@ export class RecordingService implements RecorderControl {
       if (row.state === 'recording' && source && current?.lessonId === row.lessonId && !this.active.has(row.source)) {
         this.log.warn({ lessonId: row.lessonId, source: row.source }, 'resuming a recording interrupted by a restart');
         this.run(row, source);
+        if (this.active.has(row.source)) this.pushes.sourceStarted(row.source);
       } else {
         this.log.warn({ lessonId: row.lessonId, source: row.source, state: row.state }, 'finishing a recording interrupted by a restart');
-        this.queueFinish(row);
+        this.finisher.queue(row);
       }
     }
     this.deps.lessons.on('start', this.onStart);
@@ -156,10 +159,7 @@ export class RecordingService implements RecorderControl {
     this.publishNow();
   }
 
-  async stop(): Promise<void>;
-  async stop(req: { source?: string; by: RecordingActor }): Promise<RecordingActionResult>;
-  async stop(req?: { source?: string; by: RecordingActor }): Promise<RecordingActionResult | void> {
-    if (req) return this.stopManual(req);
+  async close(): Promise<void> {
     // Service shutdown: close every segment cleanly; the recording stays `recording` in the store,
     // so the next start resumes it (same lesson) or finishes it.
     this.stopped = true;
@@ -170,7 +170,7 @@ export class RecordingService implements RecorderControl {
     await Promise.all([...this.active.values()].map((a) => a.capture.stop()));
     this.active.clear();
     await this.pushes.stopAll();
-    await this.finishing;
+    await this.finisher.idle();
     await this.upload.stop();
   }
 
@@ -178,6 +178,16 @@ export class RecordingService implements RecorderControl {
     const r = await this.pushes.act(req.target, req.action);
     await this.audit(req.by, `recording.live.${req.action}`, req.target, r, null);
     return r;
+  }
+
+  /**
+   * New live targets from a configuration push (edge/config/apply.ts, validated there): unchanged
+   * pushes keep running; `when: lessons` targets added for a source recording now start at once.
+   * The push itself is audited as `config.push`.
+   */
+  async replaceLive(targets: LiveTargetConfig[]): Promise<void> {
+    await this.pushes.replace(targets, new Set(this.active.keys()));
+    this.publishSoon();
   }
 
   private ruleRecords(l: LessonOccurrence): boolean {
@@ -206,43 +216,27 @@ export class RecordingService implements RecorderControl {
   }
 
   private lessonInfo(l: LessonOccurrence): RecordingLessonInfo {
-    const roster = this.deps.roster();
-    return {
-      roomId: this.deps.roomId,
-      lessonId: l.lessonId,
-      course: l.course,
-      classId: l.classId,
-      className: roster.className(l.classId),
-      teacherId: l.teacherId,
-      teacherName: l.teacherId ? roster.teacher(l.teacherId)?.name : undefined,
-      startsAt: l.startsAt,
-      endsAt: l.endsAt,
-    };
-  }
-
-  /** A recording without a lesson (a teacher or technician asked outside the timetable). */
-  private unscheduled(): RecordingLessonInfo {
-    const now = this.deps.clock.now();
-    const t = DateTime.fromMillis(now, { zone: this.deps.timeZone });
-    return { roomId: this.deps.roomId, lessonId: `${this.deps.roomId}/${t.toISODate()}/rec-${t.toFormat('HHmmss')}`, course: '', classId: '', teacherId: null, startsAt: now, endsAt: now };
+    return lessonInfo(this.deps.roomId, this.deps.roster(), l);
   }
 
   private unknown(source: string): RecordingActionResult {
     return { ok: false, sources: {}, error: { code: 'unknown-source', message: `no recording source "${source}" (sources: ${this.sources().join(', ')})` } };
   }
 
-  private async startManual(req: { source?: string; by: RecordingActor }): Promise<RecordingActionResult> {
+  /** Starts recording `source` (all when absent) for the current lesson, or an unscheduled recording when none. */
+  async start(req: { source?: string; by: RecordingActor }): Promise<RecordingActionResult> {
     if (req.source !== undefined && !this.byId.has(req.source)) {
       const r = this.unknown(req.source);
       await this.audit(req.by, 'recording.start', req.source, r, null);
       return r;
     }
     const current = this.deps.lessons.current();
-    const info = current ? this.lessonInfo(current) : this.unscheduled();
+    const info = current ? this.lessonInfo(current) : unscheduledLesson(this.deps.roomId, this.deps.clock.now(), this.deps.timeZone);
     return this.begin(info, req.source ? [req.source] : [...this.byId.keys()], req.by);
   }
 
-  private async stopManual(req: { source?: string; by: RecordingActor }): Promise<RecordingActionResult> {
+  /** Stops and finishes `source` (all when absent). */
+  async stop(req: { source?: string; by: RecordingActor }): Promise<RecordingActionResult> {
     if (req.source !== undefined && !this.byId.has(req.source)) {
       const r = this.unknown(req.source);
       await this.audit(req.by, 'recording.stop', req.source, r, null);
@@ -308,18 +302,10 @@ export class RecordingService implements RecorderControl {
 
   private run(row: RecordingRow, source: RecordingSourceConfig): void {
     let credentials: SourceCredentials | undefined;
-    let media: string[] | undefined;
-    let extraSecrets: string[] = [];
+    let composed: { media: string[]; secrets: string[] } | null;
     try {
       credentials = this.credentials(source);
-      const composed = this.deps.config.composed;
-      if (composed && source.id === composed.id) {
-        const main = this.byId.get(composed.main)!;
-        const inset = this.byId.get(composed.inset)!;
-        const insetCreds = this.credentials(inset);
-        extraSecrets = insetCreds ? [insetCreds.password] : [];
-        media = composedArgs(composed, inputArgs(main, credentials), inputArgs(inset, insetCreds), { gopSeconds: Math.min(2, this.deps.config.segmentSeconds) });
-      }
+      composed = composedMedia(this.deps.config, this.byId, source.id, (s) => this.credentials(s));
     } catch (e) {
       // Nothing can be recorded without them: the row fails now rather than at the next start-up.
       const reason = `camera credentials unreadable: ${e instanceof Error ? e.message : String(e)}`;
@@ -337,7 +323,7 @@ export class RecordingService implements RecorderControl {
       logger: this.log,
       ffmpegPath: this.deps.ffmpegPath,
       env: childEnv(this.deps.dataDir),
-      ...(media ? { media, extraSecrets } : {}),
+      ...(composed ? { media: composed.media, extraSecrets: composed.secrets } : {}),
     });
     this.active.set(source.id, { row, capture });
     this.setView(source.id, { state: 'starting', lessonId: row.lessonId, since: row.startedAt, reason: null });
@@ -385,63 +371,15 @@ export class RecordingService implements RecorderControl {
         this.active.delete(s);
         await this.pushes.sourceStopped(s);
         await this.repo.markFinishing(a.row.id, this.deps.clock.now());
-        this.queueFinish({ ...a.row, state: 'finishing' });
+        this.finisher.queue({ ...a.row, state: 'finishing' });
       }),
     );
     await this.audit(by, 'recording.stop', sources.join(','), result, stopping[0]?.a.row.lessonId ?? null);
     return result;
   }
 
-  /** One finish at a time: joining is disk-bound, and a lesson's end must not slow the next lesson's start. */
-  private queueFinish(row: RecordingRow): void {
-    this.finishing = this.finishing.then(() => this.finish(row)).catch((e: unknown) => this.log.error({ err: e }, 'finishing a recording failed'));
-  }
-
-  private async finish(row: RecordingRow): Promise<void> {
-    const source = this.byId.get(row.source);
-    const all = this.repo.recent(200).filter((r) => r.lessonId === row.lessonId).map((r) => r.source);
-    try {
-      await mkdir(row.outDir, { recursive: true });
-      const done = await finishRecording({
-        dir: row.dir,
-        source: { id: row.source, kind: row.source === this.deps.config.composed?.id ? 'composed' : (source?.kind ?? 'unknown'), label: source?.label },
-        lesson: row.lesson,
-        allSources: [...new Set(all)].sort(),
-        outDir: row.outDir,
-        logger: this.log,
-        ffmpegPath: this.deps.ffmpegPath,
-      });
-      const f = done.sidecar.file;
-      await this.repo.markFinished(row.id, { file: done.file, bytes: f.bytes, sha256: f.sha256, durationMs: f.durationMs, gaps: done.sidecar.gaps.length });
-      this.metrics?.finished.inc({ outcome: 'finished' });
-      this.log.info({ lessonId: row.lessonId, source: row.source, file: done.file, bytes: f.bytes, durationMs: f.durationMs, gaps: done.sidecar.gaps.length }, 'recording finished');
-      // The joined file holds every segment (their hashes are in the sidecar): the segments are no longer needed.
-      await rm(row.dir, { recursive: true, force: true });
-      await this.upload.enqueue(row, done);
-    } catch (e) {
-      const message = e instanceof Error ? e.message : String(e);
-      await this.repo.markFailed(row.id, message);
-      this.metrics?.finished.inc({ outcome: 'failed' });
-      this.log.error({ lessonId: row.lessonId, source: row.source, err: e }, 'recording could not be finished; its segments are kept');
-      await this.deps.raiseAlert({
-        severity: 'critical',
-        code: 'recording-failed',
-        message: `the recording of ${row.lessonId} by ${row.source} could not be finished: ${message}; its segments are kept in ${row.dir}`,
-        data: { lessonId: row.lessonId, source: row.source },
-      });
-    } finally {
-      if (!this.active.has(row.source)) this.setView(row.source, { state: 'idle', lessonId: null, since: null, reason: null, bytes: 0, elapsedMs: 0 });
-      this.publishNow();
-    }
-  }
-
   private credentials(s: RecordingSourceConfig): SourceCredentials | undefined {
-    if (s.kind !== 'rtsp' || !s.credentialsFile) return undefined;
-    const text = readFileSync(s.credentialsFile, 'utf8').trim();
-    const colon = text.indexOf(':');
-    if (colon <= 0) throw new Error(`${s.credentialsFile}: expected "username:password" on one line`);
-    if ((statSync(s.credentialsFile).mode & 0o077) !== 0) this.log.warn({ source: s.id, file: s.credentialsFile }, 'camera credentials file is readable by others: chmod 600 it');
-    return { username: text.slice(0, colon), password: text.slice(colon + 1) };
+    return readSourceCredentials(s, this.log);
   }
 
   private setView(source: string, patch: Partial<SourceView>): void {
@@ -510,4 +448,3 @@ export class RecordingService implements RecorderControl {
   }
 }
 
-export type { RecordingUploadStatus };
