@@ -196,3 +196,42 @@ describe('the composed view (电影模式)', () => {
     }
   }, 60_000);
 });
+
+describe('a PTZ camera behind a recording source', () => {
+  it('is sent to the source\'s preset when the lesson\'s recording starts (VISCA, through the device supervisor)', async () => {
+    let r4 = tempRoom({ roomId: 'ptz-room', devicesYaml: '  - { id: cam-front, kind: camera, driver: visca, transport: { type: sim }, options: { address: 1 } }' });
+    r4 = {
+      ...r4,
+      yaml:
+        r4.yaml +
+        `recording:
+  segmentSeconds: 2
+  rule: { mode: courses, courses: [英语] }
+  sources:
+    - { id: teacher, kind: testsrc, size: 320x240, framerate: 25, ptz: { device: cam-front, preset: 3 } }
+  storage: { maxBytes: 1073741824, minFreeBytes: 0 }
+`,
+    };
+    writeFileSync(r4.configFile, r4.yaml);
+    const s4 = await startRoom(r4);
+    try {
+      await waitFor(() => s4.devices.get('cam-front')?.online === true, 10_000, 'the camera online');
+      // A course the rule does not record: nothing starts, the camera stays.
+      await s4.classroom.lessons.startAdHoc({ course: '数学', classId: 'g10-1', minutes: 40 });
+      await new Promise((res) => setTimeout(res, 500));
+      expect(s4.recorder!.status().sources.teacher!.state).toBe('idle');
+      expect(s4.devices.get('cam-front')?.state.preset).toBeUndefined();
+      // One it records: the recording starts and the camera turns to the teacher's preset.
+      await s4.classroom.lessons.startAdHoc({ course: '英语', classId: 'g10-1', minutes: 40 });
+      await waitFor(() => s4.devices.get('cam-front')?.state.preset === 3, 10_000, 'the camera at preset 3');
+      await waitFor(() => s4.recorder!.status().sources.teacher!.state === 'recording', 15_000, 'the source recording');
+      const audit = () => s4.store.db.prepare("SELECT actor, target, args, result FROM audit_log WHERE action = 'device.command' ORDER BY id").all();
+      // The device's state changes before its command's audit row commits.
+      await waitFor(() => audit().length > 0, 5000, 'the preset command audited');
+      expect(audit()).toEqual([{ actor: 'recorder', target: 'cam-front', args: JSON.stringify({ command: 'preset', args: { recall: 3 } }), result: 'ok' }]);
+    } finally {
+      await s4.stop();
+      r4.cleanup();
+    }
+  }, 60_000);
+});
