@@ -1,11 +1,13 @@
 /**
  * `npm run bench`: runs every benchmark in order and prints its report.
  * Set BENCH_JSON=<file> to also write the reports as JSON, BENCH_ONLY=<text>
- * to run only the benchmarks whose name contains it (e.g. `card tap`).
+ * to run only the benchmarks whose name contains it (e.g. `card tap`; or pass it
+ * as the first argument: `node dist/bench/run.js recording`).
  */
 import { writeFileSync } from 'node:fs';
 import { formatCardTapReport, runCardTapBench } from './card-tap.js';
 import { formatReport, runIngestBench } from './ingest.js';
+import { formatRecordingReport, runRecordingBench } from './recording.js';
 import { formatSyncCapacityReport, runSyncCapacityBench } from './sync-capacity.js';
 import { formatSyncDrainReport, runSyncDrainBench } from './sync-drain.js';
 
@@ -38,12 +40,19 @@ const benchmarks: Array<{ name: string; run: () => Promise<{ text: string; data:
       return { text: formatSyncCapacityReport(report), data: report };
     },
   },
+  {
+    name: 'recording: stream copy and composed CPU, ingest latency while recording, upload throughput',
+    run: async () => {
+      const report = await runRecordingBench();
+      return { text: formatRecordingReport(report), data: report };
+    },
+  },
 ];
 
 async function main(): Promise<void> {
   const all: Record<string, unknown> = {};
-  // BENCH_ONLY=<substring>: run only the benchmarks whose name contains it.
-  const only = process.env.BENCH_ONLY;
+  // BENCH_ONLY=<substring> (or the first argument, e.g. `run.js recording`): run only the benchmarks whose name contains it.
+  const only = process.env.BENCH_ONLY ?? process.argv[2];
   for (const b of benchmarks.filter((x) => !only || x.name.includes(only))) {
     process.stdout.write(`\n== ${b.name} ==\n`);
     const started = performance.now();
