@@ -61,7 +61,7 @@ export interface RecordingBenchOptions {
   warmupMs: number;
   windowMs: number;
   segmentSeconds: number;
-  camera: { width: number; height: number; framerate: number; kbps: number; gop: number };
+  camera: { width: number; height: number; framerate: number; kbps: number; gop: number; pattern: 'ball' | 'snow' | 'smpte' };
   /** Paced-latency phases: this many (without, with) pairs, alternating. */
   latencyPairs: number;
   latencyRate: number;
@@ -79,7 +79,8 @@ export const DEFAULT_RECORDING_OPTIONS: RecordingBenchOptions = {
   windowMs: 20_000,
   // The config's default (edge/config/recording-schema.ts).
   segmentSeconds: 10,
-  camera: { width: 1920, height: 1080, framerate: 25, kbps: 4000, gop: 25 },
+  // Snow: noise fills the 4 Mbit/s a classroom camera sends (the ball pattern encodes to ~177 kbit/s); a worst case for the re-encode.
+  camera: { width: 1920, height: 1080, framerate: 25, kbps: 4000, gop: 25, pattern: 'snow' },
   latencyPairs: 3,
   latencyRate: 1000,
   latencyWarmupMs: 1000,
@@ -511,8 +512,8 @@ export async function runRecordingBench(options: Partial<RecordingBenchOptions> 
   const untrackCam = trackGroupsOf(() => [cam?.process?.pid]);
   try {
     const machine = { cpus: availableParallelism(), cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version, kernel: release(), date: new Date().toISOString(), ffmpeg: await ffmpegVersion() };
-    o.log(`camera: GStreamer RTSP server, ${o.camera.width}x${o.camera.height} ${o.camera.framerate} fps, x264enc ${o.camera.kbps} kbit/s, key-int-max ${o.camera.gop}; each "camera" is one more client of its mount`);
-    cam = await RtspCamera.start({ dir, width: o.camera.width, height: o.camera.height, framerate: o.camera.framerate, gop: o.camera.gop, kbps: o.camera.kbps, audio: false });
+    o.log(`camera: GStreamer RTSP server, ${o.camera.width}x${o.camera.height} ${o.camera.framerate} fps, pattern ${o.camera.pattern}, x264enc ${o.camera.kbps} kbit/s, key-int-max ${o.camera.gop}; each "camera" is one more client of its mount`);
+    cam = await RtspCamera.start({ dir, width: o.camera.width, height: o.camera.height, framerate: o.camera.framerate, gop: o.camera.gop, kbps: o.camera.kbps, pattern: o.camera.pattern, audio: false });
     const c = cam;
     const report1 = (p: CpuPhase) =>
       o.log(
@@ -575,7 +576,7 @@ export function formatRecordingReport(r: RecordingReport): string {
   lines.push(`machine: ${m.cpus} CPUs, ${m.cpuModel}; Node ${m.node}; Linux ${m.kernel}; ${m.ffmpeg}; ${m.date}`);
   const s = r.settings;
   lines.push(
-    `sources: one GStreamer RTSP server, ${s.camera.width}x${s.camera.height}p${s.camera.framerate} H.264 (x264enc ultrafast zerolatency, ${s.camera.kbps} kbit/s, key-int-max ${s.camera.gop}), no audio; ` +
+    `sources: one GStreamer RTSP server, ${s.camera.width}x${s.camera.height}p${s.camera.framerate} H.264 (x264enc superfast zerolatency, pattern ${s.camera.pattern}, ${s.camera.kbps} kbit/s, key-int-max ${s.camera.gop}), no audio; ` +
       `each "camera" is a client of its one shared mount. CPU: utime+stime over ${s.windowMs / 1000} s after ${s.warmupMs / 1000} s warm-up, % of one core; segments ${s.segmentSeconds} s MPEG-TS`,
   );
   lines.push('');

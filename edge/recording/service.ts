@@ -93,6 +93,10 @@ export class RecordingService implements RecorderControl {
       ffmpegPath: deps.ffmpegPath,
       onStatus: (source, status) => {
         const v = this.views.get(source);
+        // A push that retrying soon cannot fix (refused stream key, no SRT in ffmpeg) needs a technician: once per episode.
+        if (status.state === 'error' && v?.live?.state !== 'error') {
+          void deps.raiseAlert({ severity: 'warning', code: 'live-push-error', message: `live push ${status.target}: ${status.reason ?? 'failed'}`, data: { source, target: status.target } });
+        }
         if (v) v.live = status;
         this.publishSoon();
       },

@@ -69,9 +69,9 @@ export function healthOf(
   const sources: RecorderHealth['sources'] = {};
   let status: RecorderHealth['status'] = 'ok';
   for (const [id, v] of views) {
-    sources[id] = { state: v.state, reason: v.reason, lessonId: v.lessonId };
+    sources[id] = { state: v.state, reason: v.reason, lessonId: v.lessonId, ...(v.live ? { live: { target: v.live.target, state: v.live.state, reason: v.live.reason } } : {}) };
     if (v.state === 'error') status = 'error';
-    else if (v.state === 'degraded' && status === 'ok') status = 'degraded';
+    else if ((v.state === 'degraded' || v.live?.state === 'error' || v.live?.state === 'retrying') && status === 'ok') status = 'degraded';
   }
   if (status === 'ok' && upload.failedFiles > 0) status = 'degraded';
   return { status, sources, disk, upload };

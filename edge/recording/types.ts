@@ -112,7 +112,7 @@ export interface RecorderControl {
 
 export interface RecorderHealth {
   status: 'ok' | 'degraded' | 'error';
-  sources: Record<string, { state: RecordingSourceState; reason: string | null; lessonId: string | null }>;
+  sources: Record<string, { state: RecordingSourceState; reason: string | null; lessonId: string | null; live?: { target: string; state: string; reason: string | null } }>;
   disk: { directory: string; usedBytes: number; maxBytes: number; freeBytes: number | null; minFreeBytes: number };
   upload: { configured: boolean; pendingFiles: number; pendingBytes: number; failedFiles: number; inWindow: boolean };
 }

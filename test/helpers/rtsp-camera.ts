@@ -21,7 +21,7 @@ from gi.repository import Gst, GstRtspServer, GLib
 Gst.init(None)
 o = json.loads(sys.argv[1])
 w, h, fps, gop = o['width'], o['height'], o['framerate'], o['gop']
-video = f"videotestsrc is-live=true pattern=ball ! video/x-raw,format=I420,width={w},height={h},framerate={fps}/1 ! "
+video = f"videotestsrc is-live=true pattern={o['pattern']} ! video/x-raw,format=I420,width={w},height={h},framerate={fps}/1 ! "
 if o['codec'] == 'mjpeg':
     video += "jpegenc quality=70 ! rtpjpegpay name=pay0 pt=26"
 else:
@@ -70,6 +70,11 @@ export interface RtspCameraOptions {
   profile?: 'baseline' | 'constrained-baseline' | 'main' | 'high';
   kbps?: number;
   audio?: boolean;
+  /**
+   * videotestsrc's picture (default ball: cheap to encode, so x264 sends far below `kbps`; snow:
+   * noise that fills the bitrate, a worst case for a benchmark).
+   */
+  pattern?: 'ball' | 'snow' | 'smpte';
   /** Basic auth: the camera refuses anyone else. */
   credentials?: { username: string; password: string };
   path?: string;
@@ -122,6 +127,7 @@ export class RtspCamera {
       profile: opts.profile ?? 'main',
       kbps: opts.kbps ?? 800,
       audio: opts.audio ?? false,
+      pattern: opts.pattern ?? 'ball',
       username: opts.credentials?.username ?? null,
       password: opts.credentials?.password ?? null,
     };

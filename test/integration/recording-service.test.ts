@@ -13,6 +13,7 @@ import type { RunningService } from '../../edge/service.js';
 import { probe } from '../../edge/recording/probe.js';
 import type { RecordingSidecar } from '../../edge/recording/types.js';
 import { waitFor } from '../helpers/peers.js';
+import { startRtmpServer } from '../helpers/rtmp-server.js';
 import { startRoom, tempRoom, type TempRoom } from '../helpers/room.js';
 
 const RECORDING = `
@@ -232,6 +233,52 @@ describe('a PTZ camera behind a recording source', () => {
     } finally {
       await s4.stop();
       r4.cleanup();
+    }
+  }, 60_000);
+});
+
+describe('a live push the media server refuses', () => {
+  it('leaves the recording alone and shows the push in error on the bus, in /health and as an alert for the technicians', async () => {
+    const media = await startRtmpServer({ onPublish: () => false });
+    let r5 = tempRoom({ roomId: 'live-room' });
+    r5 = {
+      ...r5,
+      yaml:
+        r5.yaml +
+        `recording:
+  segmentSeconds: 2
+  rule: { mode: none }
+  sources:
+    - { id: teacher, kind: testsrc, size: 320x240, framerate: 25 }
+  live:
+    - { id: zdkt, source: teacher, url: "${media.url}/secret-key-42", when: lessons }
+  storage: { maxBytes: 1073741824, minFreeBytes: 0 }
+`,
+    };
+    writeFileSync(r5.configFile, r5.yaml);
+    const s5 = await startRoom(r5);
+    const alerts: Array<{ code: string; message: string }> = [];
+    s5.broker.aedes.subscribe('classroom/live-room/alert', (p, cb) => (alerts.push(JSON.parse(String(p.payload)) as { code: string; message: string }), cb()), () => undefined);
+    try {
+      const by = { username: 'tech', role: 'technician' };
+      expect((await s5.recorder!.start({ by })).ok).toBe(true);
+      await waitFor(() => s5.recorder!.status().sources.teacher!.live?.state === 'error', 20_000, 'the push in error');
+      await waitFor(() => alerts.some((a) => a.code === 'live-push-error'), 5000, 'the live-push alert');
+      await waitFor(() => s5.recorder!.status().sources.teacher!.state === 'recording', 15_000, 'the recording, untouched by the push');
+      const status = s5.recorder!.status().sources.teacher!;
+      expect(status.live).toMatchObject({ target: 'zdkt', state: 'error' });
+      const health = s5.recorder!.health();
+      expect(health.status).toBe('degraded');
+      expect(health.sources.teacher).toMatchObject({ state: 'recording', live: { target: 'zdkt', state: 'error' } });
+      // The stream key never leaves the push: not in the state, not in the alert.
+      expect(JSON.stringify([status, alerts])).not.toContain('secret-key-42');
+      expect(alerts.filter((a) => a.code === 'live-push-error')).toHaveLength(1);
+      await s5.recorder!.stop({ by });
+      await waitFor(() => s5.recorder!.status().sources.teacher!.live?.state === 'off', 10_000, 'the push stopped with the recording');
+    } finally {
+      await s5.stop();
+      r5.cleanup();
+      await media.cleanup();
     }
   }, 60_000);
 });
