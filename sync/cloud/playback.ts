@@ -55,7 +55,8 @@ export async function sendMedia(req: FastifyRequest, reply: FastifyReply, file: 
     'accept-ranges': 'bytes',
     'content-type': 'video/mp4',
     etag,
-    'cache-control': 'private, no-cache',
+    // Minors appear in these videos: no browser or proxy keeps a copy.
+    'cache-control': 'no-store',
     'x-content-type-options': 'nosniff',
   });
   if (range.kind === 'unsatisfiable') return reply.code(416).header('content-range', `bytes */${size}`).send();

@@ -74,6 +74,8 @@ export function registerRecordingRoutes(app: FastifyInstance, deps: RecordingRou
       ...r,
       mediaUrl: r.status === 'ready' ? recordingMediaPath('/api', r.roomId, r.lessonId, r.source) : null,
     }));
+    // Lessons, classes and teachers of a school: not for a shared cache.
+    void reply.header('cache-control', 'no-store');
     return { roomId: room.data, day, timeZone: zone, recordings };
   });
 
@@ -122,7 +124,7 @@ export function registerRecordingRoutes(app: FastifyInstance, deps: RecordingRou
     const zone = room.success ? deps.zoneOf(room.data) : 'UTC';
     const day = dayParam(q.day, zone, deps.now());
     const page = (status: number, html: { csp: string; body: string }) =>
-      reply.code(status).header('content-security-policy', html.csp).header('x-content-type-options', 'nosniff').type('text/html; charset=utf-8').send(html.body);
+      reply.code(status).header('content-security-policy', html.csp).header('x-content-type-options', 'nosniff').header('cache-control', 'no-store').type('text/html; charset=utf-8').send(html.body);
     if (!room.success || !day) return page(400, renderRecordingsPage({ lang, error: 'bad-request' }));
     if (!deps.technicians.inScope(tech, room.data)) return page(403, renderRecordingsPage({ lang, error: 'forbidden' }));
     const recordings = await deps.registry.list(room.data, day);

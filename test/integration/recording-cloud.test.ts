@@ -98,6 +98,9 @@ describe.each(BACKENDS)('recordings registered and played (%s)', (backend) => {
     expect(part.status).toBe(206);
     expect(part.headers.get('content-range')).toBe(`bytes 100-1099/${mp4.bytes}`);
     expect(part.headers.get('accept-ranges')).toBe('bytes');
+    // Minors' videos and a school's lesson list are never kept by a browser or proxy cache.
+    expect(part.headers.get('cache-control')).toBe('no-store');
+    expect((await get(`/api/rooms/${ROOM}/recordings?day=2025-03-03`, bearer(WANG))).headers.get('cache-control')).toBe('no-store');
     expect(Buffer.from(await part.arrayBuffer()).equals(readFileSync(mp4.path).subarray(100, 1100))).toBe(true);
     const tail = await get(url, bearer(WANG), { Range: 'bytes=-10' });
     expect(tail.status).toBe(206);
