@@ -22,7 +22,7 @@ import { composedMedia, describeSource, lessonInfo, sourceTable, unscheduledLess
 import { Finisher } from './finisher.js';
 import { LiveControl } from './live-control.js';
 import { RecordingsRepo, type RecordingRow, type RecordingsStore } from './repo.js';
-import { healthOf, recordingMessage, recordingMetrics, updateSourceGauge, type RecordingMetrics, type SourceView } from './status.js';
+import { healthOf, recordingMessage, recordingMetrics, updateSourceGauge, updateUploadGauge, type RecordingMetrics, type SourceView } from './status.js';
 import { RecordingStorage } from './storage.js';
 import type { RecorderControl, RecorderHealth, RecordingActionResult, RecordingActor, RecordingLessonInfo, SourceCredentials } from './types.js';
 import { UploadLink, type UploaderLike } from './upload-link.js';
@@ -411,7 +411,9 @@ export class RecordingService implements RecorderControl {
         v.elapsedMs = a.capture.mediaMs();
       }
     }
-    void this.deps.publish(this.status()).catch((e: unknown) => this.log.warn({ err: e }, 'could not publish the recording state'));
+    const status = this.status();
+    updateUploadGauge(this.metrics, status.upload);
+    void this.deps.publish(status).catch((e: unknown) => this.log.warn({ err: e }, 'could not publish the recording state'));
   }
 
   private async housekeep(): Promise<void> {

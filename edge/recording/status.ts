@@ -25,6 +25,7 @@ export interface RecordingMetrics {
   finished: Counter<'outcome'>;
   disk: Gauge<'kind'>;
   sources: Gauge<'state'>;
+  upload: Gauge<'kind'>;
 }
 
 export function recordingMetrics(registry: Registry | undefined): RecordingMetrics | null {
@@ -37,6 +38,7 @@ export function recordingMetrics(registry: Registry | undefined): RecordingMetri
     finished: new Counter({ name: 'classroom_recording_finished_total', help: 'Recordings joined into their lesson file, by outcome', labelNames: ['outcome'], registers }),
     disk: new Gauge({ name: 'classroom_recording_disk_bytes', help: 'Recordings directory: used bytes, free bytes of its file system, quota', labelNames: ['kind'], registers }),
     sources: new Gauge({ name: 'classroom_recording_sources', help: 'Recording sources by state', labelNames: ['state'], registers }),
+    upload: new Gauge({ name: 'classroom_recording_upload_pending', help: 'Finished recording files waiting for upload: files, bytes; and files that failed for good', labelNames: ['kind'], registers }),
   };
 }
 
@@ -54,6 +56,13 @@ export function recordingMessage(views: Map<string, SourceView>, upload: Recordi
     };
   }
   return upload ? { sources, upload } : { sources };
+}
+
+export function updateUploadGauge(m: RecordingMetrics | null, u: RecordingUploadStatus | undefined): void {
+  if (!m || !u) return;
+  m.upload.set({ kind: 'files' }, u.pendingFiles);
+  m.upload.set({ kind: 'bytes' }, u.pendingBytes);
+  m.upload.set({ kind: 'failed' }, u.failedFiles);
 }
 
 export function updateSourceGauge(m: RecordingMetrics | null, views: Map<string, SourceView>): void {

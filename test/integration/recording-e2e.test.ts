@@ -185,6 +185,16 @@ describe('a lesson recorded from an RTSP camera to the district, through a camer
     expect(firstStream(p, 'audio')).toMatchObject({ codecName: 'aac' });
     expect(p.durationMs!).toBeGreaterThan(8000);
 
+    // The appliance's own view: nothing left to upload, in /health and /metrics.
+    await until('nothing pending in /health', async () => {
+      const h = (await (await fetch(`http://127.0.0.1:${edge!.ports.api}/health`)).json()) as { recording: { upload: { pendingFiles: number; failedFiles: number } } };
+      return h.recording.upload.pendingFiles === 0 && h.recording.upload.failedFiles === 0;
+    });
+    await until('nothing pending in /metrics', async () => {
+      const m = await (await fetch(`http://127.0.0.1:${edge!.ports.api}/metrics`, { headers: { authorization: auth } })).text();
+      return /classroom_recording_upload_pending\{kind="files"\} 0/.test(m) && /classroom_recording_upload_bytes_total \d+/.test(m);
+    });
+
     // A technician plays it: a range request answered 206 with those bytes.
     const r = await fetch(`${cloud.base}/api/rooms/${ROOM}/recordings/${encodeURIComponent(lessonId)}/cam1.mp4`, { headers: { authorization: bearer(WANG), range: 'bytes=0-1023' } });
     expect(r.status).toBe(206);
