@@ -60,15 +60,34 @@ export function exceptionName(code: number): string {
   return EXCEPTION_NAMES[code] ?? `exception 0x${code.toString(16).padStart(2, '0')}`;
 }
 
+/**
+ * The code's name as the spec's §7 table spells it ("ILLEGAL DATA ADDRESS"),
+ * for operators who look it up there; codes the spec does not define are
+ * "UNKNOWN EXCEPTION".
+ */
+export function exceptionSpecName(code: number): string {
+  return EXCEPTION_NAMES[code]?.toUpperCase() ?? 'UNKNOWN EXCEPTION';
+}
+
+/** "0x0100": register addresses as vendor manuals print them. */
+export function hexAddress(address: number): string {
+  return `0x${address.toString(16).toUpperCase().padStart(4, '0')}`;
+}
+
 /** The server answered with an exception response. */
 export class ModbusExceptionError extends DeviceNakError {
+  /**
+   * `where` (optional) says what was being read, e.g. 'reading "co2" at
+   * 0x0100', so that the message names the metric and address.
+   */
   constructor(
     device: string,
     command: string,
     readonly functionCode: number,
     readonly exceptionCode: number,
+    where?: string,
   ) {
-    super(device, command, `Modbus exception ${exceptionCode} (${exceptionName(exceptionCode)}) to function ${functionCode}`);
+    super(device, command, `Modbus exception ${exceptionCode} (${exceptionName(exceptionCode)}) to function ${functionCode}${where ? ` ${where}` : ''}`);
   }
 }
 

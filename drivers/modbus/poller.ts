@@ -1,21 +1,24 @@
 /**
  * Polling shared by the Modbus drivers (modbus-rtu, modbus-tcp, and the
- * status reads of modbus-relay): the register-map options, reading a plan of
- * register blocks into readings and one state patch, reachability (online /
- * offline, logged once each way, after shared/STYLE.md pattern 9) and the
- * poll loop, and the sensor driver built from them (ModbusSensorDriver). The
- * link (RTU or MBAP framing) is a ModbusClient (./client.ts).
+ * status reads of modbus-relay): the register-map options, reachability
+ * (online / offline, logged once each way, after shared/STYLE.md pattern 9),
+ * the poll loop, and the sensor driver built from them (ModbusSensorDriver).
+ * Reading the map in blocks, around registers the unit refuses, is
+ * ./register-reader.ts. The link (RTU or MBAP framing) is a ModbusClient
+ * (./client.ts).
  */
 import { z } from 'zod';
 import { numeric, status, type Capability } from '../capabilities.js';
 import { DriverEmitter, type DeviceDriver, type StatePatch } from '../contract.js';
-import { DeviceError, DeviceTimeoutError } from '../errors.js';
+import { DeviceError } from '../errors.js';
 import { attachTransport, detachTransport, type ByteTransport } from '../transports/types.js';
 import type { Clock } from '../../edge/util/clock.js';
 import type { Logger } from '../../edge/util/logger.js';
-import { ModbusExceptionError } from './codec.js';
 import type { ModbusClient } from './client.js';
-import { decodeRegister, planReads, PROFILE_NAMES, PROFILES, registerSpecSchema, type ProfileName, type ReadBlock, type RegisterSpec } from './registers.js';
+import { RegisterReader, type MetricError } from './register-reader.js';
+import { PROFILE_NAMES, PROFILES, registerSpecSchema, type ProfileName, type ReadBlock, type RegisterSpec } from './registers.js';
+
+export { isGatewayFailure, metricErrorKey, type MetricError } from './register-reader.js';
 
 /** Options every polling Modbus sensor driver takes (each driver adds its link options). */
 export const registerMapShape = {
@@ -24,6 +27,8 @@ export const registerMapShape = {
   retries: z.number().int().min(0).max(10).default(2),
   /** Consecutive failed polls before the unit is reported offline. */
   offlineAfter: z.number().int().min(1).max(20).default(2),
+  /** A register the unit refuses is left out of the block reads and tried alone again this often (register-reader.ts). */
+  refusedRetrySeconds: z.number().min(1).max(86_400).default(60),
   /** A shipped register map (e.g. 'xy-md02'). */
   profile: z.enum(PROFILE_NAMES).optional(),
   /** Registers to read; with a profile, these add to it (same metric: this entry wins). */
@@ -108,59 +113,6 @@ export class Reachability {
 }
 
 /**
- * Exceptions 0A/0B come from a gateway whose target unit did not answer
- * (Application Protocol §7): the unit is as unreachable as after a timeout.
- */
-export function isGatewayFailure(e: unknown): boolean {
-  return e instanceof ModbusExceptionError && (e.exceptionCode === 0x0a || e.exceptionCode === 0x0b);
-}
-
-export interface RegisterReaderDeps {
-  device: string;
-  client: ModbusClient;
-  plan: readonly ReadBlock[];
-  emitter: DriverEmitter;
-  reachability: Reachability;
-  clock: Clock;
-  log: Logger;
-}
-
-/**
- * Read every block of the plan; emit a reading per metric and one state
- * patch. A refused block does not stop the others; rejects only when nothing
- * could be read (with the first error).
- */
-export async function readRegisters(deps: RegisterReaderDeps, command: string): Promise<StatePatch> {
-  const patch: StatePatch = {};
-  let firstError: unknown;
-  let answered = false;
-  for (const block of deps.plan) {
-    try {
-      const res = await deps.client.request(command, block.request);
-      answered = true;
-      if (res.fc !== 3 && res.fc !== 4) throw new DeviceError('protocol', deps.device, command, 'read answered by another function');
-      const ts = deps.clock.now();
-      for (const { spec, index } of block.items) {
-        const value = decodeRegister(spec, res.registers.slice(index, index + 2));
-        patch[spec.metric] = value;
-        deps.emitter.emit('reading', { metric: spec.metric, value, unit: spec.unit, ts });
-      }
-    } catch (e) {
-      if (e instanceof ModbusExceptionError && !isGatewayFailure(e)) {
-        answered = true;
-        deps.log.warn({ err: e.message, block: block.request }, 'unit refused a read');
-      }
-      firstError ??= e;
-    }
-  }
-  if (answered) deps.reachability.success();
-  else if (firstError instanceof DeviceTimeoutError || isGatewayFailure(firstError)) deps.reachability.failure((firstError as Error).message);
-  if (Object.keys(patch).length > 0) deps.emitter.emit('state', patch);
-  if (Object.keys(patch).length === 0 && firstError !== undefined) throw firstError;
-  return patch;
-}
-
-/**
  * Runs `poll` every period and on demand, never twice at once (a poll still
  * running when the next is due is not doubled). Errors are logged at debug:
  * the poll itself reports reachability.
@@ -202,6 +154,7 @@ export class PollLoop {
 export interface SensorDriverOptions extends RegisterMapOptions {
   pollSeconds: number;
   offlineAfter: number;
+  refusedRetrySeconds: number;
 }
 
 export interface SensorDriverInit {
@@ -230,9 +183,8 @@ export class ModbusSensorDriver extends DriverEmitter implements DeviceDriver {
   private readonly opts: SensorDriverOptions;
   private readonly ownsTransport: boolean;
   private readonly client: ModbusClient;
-  private readonly plan: ReadBlock[];
   private readonly reach: Reachability;
-  private readonly reader: RegisterReaderDeps;
+  private readonly reader: RegisterReader;
   private readonly loop: PollLoop;
   private opened = false;
 
@@ -245,15 +197,33 @@ export class ModbusSensorDriver extends DriverEmitter implements DeviceDriver {
     this.log = init.log;
     this.ownsTransport = init.ownsTransport;
     this.client = init.client((d) => this.malformed(d));
-    this.plan = planReads(resolveRegisters(this.opts));
     this.reach = new Reachability(this, this.log, this.opts.offlineAfter);
-    this.reader = { device: this.device, client: this.client, plan: this.plan, emitter: this, reachability: this.reach, clock: init.clock, log: this.log };
+    this.reader = new RegisterReader({
+      device: this.device,
+      client: this.client,
+      specs: resolveRegisters(this.opts),
+      emitter: this,
+      reachability: this.reach,
+      clock: init.clock,
+      log: this.log,
+      retryRefusedMs: this.opts.refusedRetrySeconds * 1000,
+    });
     this.loop = new PollLoop(() => this.poll(), this.log);
   }
 
-  /** The read requests one poll makes (for diagnostics and tests). */
+  /** The block reads one poll makes (for diagnostics and tests); refused registers are left out. */
   get readPlan(): readonly ReadBlock[] {
-    return this.plan;
+    return this.reader.readPlan;
+  }
+
+  /**
+   * The registers the unit refuses, by metric (address in hex, function,
+   * exception code and its §7 name, since, failures, message). Also in the
+   * device state as `error:<metric>` (register-reader.ts, metricErrorKey).
+   * Kept across close/open, so a state key set before is cleared on recovery.
+   */
+  get metricErrors(): Record<string, MetricError> {
+    return this.reader.metricErrors;
   }
 
   async open(): Promise<void> {
@@ -277,12 +247,12 @@ export class ModbusSensorDriver extends DriverEmitter implements DeviceDriver {
   async execute(command: string, args: Record<string, unknown>): Promise<StatePatch> {
     if (command !== 'refresh') throw new DeviceError('unsupported', this.device, command, `${this.driverName} has no command "${command}"`);
     if (Object.keys(args).length > 0) throw new DeviceError('invalid-args', this.device, command, 'refresh takes no arguments');
-    return readRegisters(this.reader, 'refresh');
+    return this.reader.read('refresh');
   }
 
   private async poll(): Promise<void> {
     if (!this.opened || !this.transport.isUp) return;
-    await readRegisters(this.reader, 'poll');
+    await this.reader.read('poll');
   }
 
   private readonly onUp = (): void => {

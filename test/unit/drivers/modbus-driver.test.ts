@@ -127,6 +127,33 @@ describe('modbus-rtu driver', () => {
     await expect(driver.execute('refresh', {})).resolves.toEqual({ t: 25 });
   });
 
+  it('a missing register inside a block: the others are still read, the missing one is in state and metricErrors', async () => {
+    const { host, sim } = line({ 1: { input: { 0x100: 412, 0x102: 215 } } }); // no 0x0101
+    const { driver, ev } = driverOn(host, {
+      unitId: 1,
+      registers: [
+        { metric: 'co2', unit: 'ppm', function: 4, address: 0x100, type: 'uint16' },
+        { metric: 'voc', unit: 'ppb', function: 4, address: 0x101, type: 'uint16' },
+        { metric: 'temp', unit: '°C', function: 4, address: 0x102, type: 'int16', scale: 0.1 },
+      ],
+    });
+    expect(driver.readPlan.map((b) => b.request)).toEqual([{ fc: 4, address: 0x100, quantity: 3 }]);
+    await driver.open();
+    await until(() => ev.states.length > 0);
+    expect(ev.states[0]).toMatchObject({ co2: 412, temp: 21.5, voc: null, 'error:voc': expect.stringMatching(/^0x0101 FC04: exception 02 ILLEGAL DATA ADDRESS since /) });
+    expect(driver.metricErrors.voc).toMatchObject({ address: '0x0101', function: 4, exception: 2, name: 'ILLEGAL DATA ADDRESS' });
+    expect(driver.readPlan.map((b) => b.request)).toEqual([
+      { fc: 4, address: 0x100, quantity: 1 },
+      { fc: 4, address: 0x102, quantity: 1 },
+    ]);
+    expect(ev.online).toEqual([[true, undefined]]);
+    // refresh tries the refused register again at once: once it exists, it recovers.
+    sim.units.setRegister(1, 'input', 0x101, 77);
+    await expect(driver.execute('refresh', {})).resolves.toEqual({ voc: 77, co2: 412, temp: 21.5 });
+    expect(ev.states.at(-1)).toEqual({ voc: 77, 'error:voc': null, co2: 412, temp: 21.5 });
+    expect(driver.metricErrors).toEqual({});
+  });
+
   it('silent unit -> timeout after 1 + retries attempts, offline after offlineAfter polls, back online on reply', async () => {
     const { host, sim } = line({ 1: { input: { 1: 10, 2: 20 } } });
     const { driver, ev } = driverOn(host, { unitId: 1, profile: 'xy-md02', retries: 2, offlineAfter: 2 });

@@ -109,7 +109,8 @@ describe('modbus-tcp driver over one connection', () => {
     const err = await driver.execute('refresh', {}).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ModbusExceptionError);
     expect((err as ModbusExceptionError).exceptionCode).toBe(2);
-    expect((err as Error).message).toBe('meter1: refresh: device refused: Modbus exception 2 (illegal data address) to function 4');
+    expect((err as Error).message).toBe('meter1: refresh: device refused: Modbus exception 2 (illegal data address) to function 4 reading "x" at 0x0050');
+    expect(driver.metricErrors.x).toMatchObject({ address: '0x0050', function: 4, exception: 2, name: 'ILLEGAL DATA ADDRESS' });
     expect(ev.online.at(-1)).toEqual([true, undefined]);
   });
 
