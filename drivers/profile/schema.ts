@@ -14,8 +14,17 @@
  * Patterns: hex  "AA FF ?? 03 41" (`??` matches any byte)
  *           ascii a regular expression source, e.g. "^OK$" (tested against
  *                 each reply line when a terminator is set)
+ * Models:   `model: hitevision-ifp` takes a named profile of the library
+ *           (./library.ts, ./library/); options written next to it override
+ *           the model's: top-level options and each command replace the
+ *           model's, `commands.inputs` are merged by name (added or
+ *           replaced, never removed), `ack` and `commands.query` are replaced
+ *           whole; `encoding`, if given, must be the model's. The merged
+ *           options are then checked like a hand-written profile, and the
+ *           result carries no `model` (parsing it again gives the same).
  */
 import { z } from 'zod';
+import { panelModelNames, panelModelOptions } from './library.js';
 
 const HEX_BYTE = /^[0-9A-Fa-f]{2}$/;
 const PLACEHOLDER = /\{level(?::(\d))?\}|\{levelHex\}/g;
@@ -85,10 +94,64 @@ const baseSchema = z
   })
   .strict();
 
-export const profileOptionsSchema = baseSchema.superRefine((o, ctx) => {
+/** A profile written out in full (frames, no `model`): the library entries and the result of profileOptionsSchema. */
+export const profileFramesSchema = baseSchema.superRefine((o, ctx) => {
   for (const issue of profileIssues(o)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
 });
 export type ProfileOptions = z.infer<typeof baseSchema>;
+/** A profile as written (before defaults): what a library entry holds. */
+export type ProfileInput = z.input<typeof baseSchema>;
+
+/** The driver's options: a profile in full, or `model: <name>` with optional overrides (see the header). */
+export const profileOptionsSchema = z
+  .unknown()
+  .transform((raw, ctx) => {
+    const resolved = resolveModel(raw);
+    if (typeof resolved === 'string') {
+      ctx.addIssue({ code: 'custom', path: ['model'], message: resolved, input: raw });
+      return z.NEVER;
+    }
+    if (resolved.encodingMismatch) {
+      ctx.addIssue({ code: 'custom', path: ['encoding'], message: resolved.encodingMismatch, input: raw });
+      return z.NEVER;
+    }
+    return resolved.options;
+  })
+  .pipe(profileFramesSchema);
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Options with `model` replaced by the model's profile under the options
+ * written next to it; an error message (for `model`) when the name is not
+ * in the library. Anything else is left for profileFramesSchema to report.
+ */
+function resolveModel(raw: unknown): string | { options: unknown; encodingMismatch?: string } {
+  if (!isRecord(raw) || !('model' in raw)) return { options: raw };
+  const { model, ...own } = raw;
+  const known = `(known: ${panelModelNames().join(', ')})`;
+  if (typeof model !== 'string') return `a panel model name is a string ${known}`;
+  const base = panelModelOptions(model);
+  if (!base) return `unknown panel model ${JSON.stringify(model)} ${known}`;
+  if (own.encoding !== undefined && own.encoding !== base.encoding) {
+    return {
+      options: raw,
+      encodingMismatch: `panel model "${model}" is ${base.encoding}-encoded; frames written next to it must be ${base.encoding} too (got ${JSON.stringify(own.encoding)})`,
+    };
+  }
+  const merged: Record<string, unknown> = { ...base, ...own };
+  if (own.commands !== undefined) {
+    const c = own.commands;
+    merged.commands = !isRecord(c)
+      ? c
+      : {
+          ...base.commands,
+          ...c,
+          inputs: c.inputs === undefined ? base.commands.inputs : isRecord(c.inputs) ? { ...base.commands.inputs, ...c.inputs } : c.inputs,
+        };
+  }
+  return { options: merged };
+}
 
 interface Issue {
   path: (string | number)[];

@@ -3,7 +3,7 @@
  * mistake is reported with its path and a clear message; frames compile.
  */
 import { describe, expect, it } from 'vitest';
-import { profileOptionsSchema } from '../../../drivers/profile/schema.js';
+import { profileFramesSchema, profileOptionsSchema } from '../../../drivers/profile/schema.js';
 import { compileProfile, fillVolume } from '../../../drivers/profile/codec.js';
 import { profileCapabilities } from '../../../drivers/profile/driver.js';
 import { docExamples, newlineExample, seewoExample } from './profile-fixtures.js';
@@ -68,6 +68,19 @@ describe('panel-profile schema', () => {
     expect(issues({ ...base, commands: { ...base.commands, inputs: { HDMI1: 'AA 14' } } })[0]).toMatch(/^commands\.inputs\.HDMI1: input names/);
     expect(issues({ ...base, commands: { ...base.commands, inputs: {} } })).toEqual(['commands.inputs: at least one input']);
     expect(issues({ ...base, encoding: 'binary' })[0]).toMatch(/^encoding:/);
+  });
+});
+
+describe('panel-profile schema and named models', () => {
+  it('a profile written in full parses as before; `model` belongs to the options, not to a full profile', () => {
+    expect(profileOptionsSchema.parse(base)).toEqual(profileFramesSchema.parse(base));
+    expect(profileOptionsSchema.parse(seewoExample())).toEqual(seewoExample());
+    expect(profileFramesSchema.safeParse({ ...base, model: 'hitevision-ifp' }).success).toBe(false);
+    // `model` with every command written: the config's frames win, the model's inputs stay
+    const o = profileOptionsSchema.parse({ ...base, model: 'hitevision-ifp' });
+    expect(o.commands.powerOn).toBe(base.commands.powerOn);
+    expect(Object.keys(o.commands.inputs)).toEqual(['hdmi1', 'hdmi2', 'ops', 'pc']);
+    expect(o.commands.inputs.hdmi1).toBe(base.commands.inputs.hdmi1);
   });
 });
 
