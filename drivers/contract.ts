@@ -49,6 +49,12 @@ export interface DriverEvents {
   online: [online: boolean, reason?: string];
   /** A frame or message that could not be decoded: counted and logged, never thrown. */
   malformed: [detail: string];
+  /**
+   * A poll or command failed (the error), or the first success after a
+   * failure (null): what the device's `lastError` should say. Emitted by the
+   * request/response kit (drivers/kit); a supervisor may ignore it.
+   */
+  fault: [error: Error | null];
 }
 
 export class DriverEmitter extends EventEmitter {

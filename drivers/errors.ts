@@ -9,7 +9,8 @@ export type DeviceErrorCode =
   | 'protocol' // a reply arrived but did not make sense
   | 'unsupported' // the driver has no such command
   | 'invalid-args' // arguments failed validation
-  | 'busy'; // the device's queue is full
+  | 'busy' // the device's queue is full
+  | 'standby'; // a display in standby refuses everything but power-on
 
 export class DeviceError extends Error {
   override readonly name: string = 'DeviceError';

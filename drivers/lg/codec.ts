@@ -41,7 +41,13 @@ export const LG_KB_INPUTS: Readonly<Record<string, number>> = {
   av: 0x02,
 };
 
+/**
+ * NG data codes. The TV manuals' tables start at 01; some sets (and a reading of the same
+ * p135 by an independent stand-in) answer 00 for an illegal code: both are named, since 00 is
+ * no other code in any LG table.
+ */
 export const LG_NG_REASONS: Readonly<Record<string, string>> = {
+  '00': 'illegal code',
   '01': 'illegal code',
   '02': 'not supported function',
   '03': 'wait more time',

@@ -1,26 +1,30 @@
 /**
- * Samsung MDC display driver (`samsung-mdc`).
+ * Samsung MDC display driver (`samsung-mdc`), a declarative protocol on the
+ * request/response kit (drivers/kit).
  *
  * Follows the Samsung MDC protocol as printed in the 320TSn-3 user manual
  * (p29) and the MD40B manual (p42), cross-checked with vgavro/samsung-mdc
  * (samsung_mdc/commands.py, samsung_mdc/connection.py). Framing is in
- * ./framer.ts, message encoding in ./codec.ts; this layer maps capability
- * commands to requests, ACK/NAK to state and errors, and polls STATUS (0x00)
- * to keep state fresh and to notice the display going away.
+ * ./framer.ts, message encoding in ./codec.ts; this file maps capability
+ * commands to requests and ACK/NAK to state and errors; STATUS (0x00) is the
+ * poll, the refresh and the warm-up probe.
  *
- * One request is in flight at a time (a Mutex, shareable when several
- * displays are daisy-chained on one port); replies are matched by a Waitress
- * on (display id, reply command).
+ * - NAK: the error code is the NAK frame's error byte (AA FF id 03 'N' rcmd
+ *   err), never the values an ACK would carry.
+ * - Broadcast: display id 0xFE addresses every display and nobody
+ *   acknowledges it: sets are written, their state marked `assumed: true`;
+ *   no polling, no refresh.
+ * - Warm-up: neither manual gives a figure; WARMUP_MS below is a documented
+ *   default (docs/drivers/samsung-mdc.md), ended early by a STATUS reply
+ *   saying on.
+ * - Standby: the display answers in standby and NAKs at once what it cannot
+ *   do there (the simulator, like many models, accepts volume and input), so
+ *   the kit's standby refusal is off for this protocol.
  */
 import { z } from 'zod';
-import { commandTable, parseCommand, inputSelect, mute, power, status, volume, type Capability } from '../capabilities.js';
-import { DriverEmitter, type DeviceDriver, type DriverContext, type DriverDefinition, type StatePatch } from '../contract.js';
-import { DeviceError, DeviceNakError, DeviceOfflineError, DeviceTimeoutError } from '../errors.js';
-import { attachTransport, detachTransport, type ByteTransport } from '../transports/types.js';
-import { Mutex } from '../util/mutex.js';
-import { Reachability } from '../util/reachability.js';
-import { Waitress } from '../util/waitress.js';
-import type { Logger } from '../../edge/util/logger.js';
+import { inputSelect, mute, power, status, volume, type Capability } from '../capabilities.js';
+import { DeviceError } from '../errors.js';
+import { defineProtocol, type KitDriver } from '../kit/engine.js';
 import {
   ackToPatch,
   decodeMdcReply,
@@ -54,200 +58,16 @@ export function mdcCapabilities(): Capability[] {
   return [power(), inputSelect(MDC_INPUT_NAMES), volume(100), mute(), status()];
 }
 
-export interface MdcDriverExtras {
-  /** Lock shared by every driver on the same port (daisy chain); default: a lock of its own. */
-  busLock?: Mutex;
-}
+/** Longest warm-up after power-on: a documented default, the MDC manuals give none. */
+export const MDC_WARMUP_MS = 10_000;
+const WARMUP_PROBE_MS = 1000;
 
-const noop = (): void => undefined;
+export type SamsungMdcDriver = KitDriver<MdcOptions, MdcRequest, MdcReply>;
 
-export class SamsungMdcDriver extends DriverEmitter implements DeviceDriver {
-  private readonly transport: ByteTransport;
-  private readonly opts: MdcOptions;
-  private readonly device: string;
-  private readonly log: Logger;
-  private readonly lock: Mutex;
-  private readonly waitress: Waitress<MdcReply>;
-  private readonly framer: MdcFramer;
-  private readonly commands = commandTable(mdcCapabilities());
-  private readonly reach: Reachability;
-  private pollTimer: ReturnType<typeof setInterval> | undefined;
-  private polling = false;
-  private opened = false;
-  private readonly line: DriverContext<MdcOptions>['line'];
+const isBroadcast = (o: MdcOptions): boolean => o.displayId === MDC_BROADCAST_ID;
+const hex2 = (n: number): string => n.toString(16).padStart(2, '0');
 
-  constructor(ctx: DriverContext<MdcOptions>, extras: MdcDriverExtras = {}) {
-    super();
-    this.line = ctx.line;
-    if (ctx.transport.type !== 'bytes') throw new Error(`${ctx.deviceId}: samsung-mdc needs a byte transport (serial or tcp)`);
-    this.transport = ctx.transport.transport;
-    this.opts = ctx.options;
-    this.device = ctx.deviceId;
-    this.log = ctx.logger.child({ ns: 'drv:mdc', device: ctx.deviceId });
-    this.reach = new Reachability({ what: 'display', log: this.log, emitter: this, offlineAfter: this.opts.offlineAfter });
-    this.lock = extras.busLock ?? new Mutex();
-    this.waitress = new Waitress<MdcReply>(ctx.deviceId);
-    this.framer = new MdcFramer({ role: 'host', now: () => ctx.clock.monotonic() });
-  }
-
-  private get broadcast(): boolean {
-    return this.opts.displayId === MDC_BROADCAST_ID;
-  }
-
-  async open(): Promise<void> {
-    if (this.opened) return;
-    this.opened = true;
-    this.pollTimer = setInterval(() => void this.poll(), this.opts.pollSeconds * 1000);
-    this.pollTimer.unref?.();
-    attachTransport(this.transport, { data: this.onData, up: this.onUp, down: this.onDown });
-  }
-
-  async close(): Promise<void> {
-    if (!this.opened) return;
-    this.opened = false;
-    clearInterval(this.pollTimer);
-    detachTransport(this.transport, { data: this.onData, up: this.onUp, down: this.onDown });
-    this.waitress.rejectAll((cmd) => new DeviceOfflineError(this.device, cmd));
-    // On a shared line (daisy-chained displays) the supervisor owns the transport.
-    if (!this.line?.shared) await this.transport.stop();
-  }
-
-  async execute(command: string, args: Record<string, unknown>): Promise<StatePatch> {
-    const a = parseCommand(this.commands, this.device, 'samsung-mdc', command, args);
-    switch (command) {
-      case 'power':
-        return this.request(command, { kind: 'set-power', on: a.on === true });
-      case 'volume':
-        return this.request(command, { kind: 'set-volume', level: Number(a.level) });
-      case 'mute':
-        return this.request(command, { kind: 'set-mute', on: a.on === true });
-      case 'input':
-        return this.request(command, { kind: 'set-input', source: a.source as MdcInputName });
-      case 'refresh':
-        if (this.broadcast) {
-          throw new DeviceError('unsupported', this.device, command, 'display id 254 (broadcast) never replies');
-        }
-        return this.request(command, { kind: 'get', what: 'status' });
-      default:
-        throw new DeviceError('unsupported', this.device, command, `samsung-mdc has no command "${command}"`);
-    }
-  }
-
-  /** Send one request under the port lock; resolve with the state the display confirmed. */
-  private async request(command: string, req: MdcRequest): Promise<StatePatch> {
-    if (!this.transport.isUp) throw new DeviceOfflineError(this.device, command);
-    return this.lock.runExclusive(async () => {
-      if (!this.transport.isUp) throw new DeviceOfflineError(this.device, command);
-      const bytes = encodeMdcRequest(this.opts.displayId, req);
-      if (this.broadcast) {
-        await this.write(command, bytes);
-        const patch = assumedPatch(req);
-        this.emit('state', patch);
-        return patch;
-      }
-      const cmd = requestCmd(req);
-      const id = this.opts.displayId;
-      for (let attempt = 0; ; attempt++) {
-        const wait = this.waitress.waitFor((r) => r.id === id && r.rcmd === cmd, {
-          command,
-          timeoutMs: this.opts.timeoutMs,
-        });
-        wait.promise.catch(noop); // awaited below unless the write fails first
-        let reply: MdcReply;
-        try {
-          await this.write(command, bytes);
-          reply = await wait.promise;
-        } catch (e) {
-          wait.cancel();
-          if (e instanceof DeviceTimeoutError) {
-            if (attempt < this.opts.retries) {
-              this.log.debug({ command, attempt }, 'no reply, retrying');
-              continue;
-            }
-            this.reach.failure(`${command}: no reply within ${this.opts.timeoutMs} ms`);
-          }
-          throw e;
-        }
-        this.reach.success();
-        if (reply.kind === 'nak') {
-          throw new DeviceNakError(this.device, command, `NAK error code 0x${reply.error.toString(16).padStart(2, '0')}`);
-        }
-        const patch = ackToPatch(reply.rcmd, reply.values);
-        if (!patch.ok) {
-          this.reach.malformed(patch.error);
-          throw new DeviceError('protocol', this.device, command, patch.error);
-        }
-        this.emit('state', patch.value);
-        return patch.value;
-      }
-    });
-  }
-
-  private async write(command: string, bytes: Buffer): Promise<void> {
-    try {
-      await this.transport.write(bytes);
-    } catch {
-      throw new DeviceOfflineError(this.device, command);
-    }
-  }
-
-  private async poll(): Promise<void> {
-    if (!this.opened || this.polling || this.broadcast || !this.transport.isUp) return;
-    this.polling = true;
-    try {
-      await this.request('refresh', { kind: 'get', what: 'status' });
-    } catch (e) {
-      this.log.debug({ err: e }, 'status poll failed');
-    } finally {
-      this.polling = false;
-    }
-  }
-
-  private readonly onData = (chunk: Buffer): void => {
-    const out = this.framer.push(chunk);
-    for (const e of out.errors) this.reach.malformed(e);
-    for (const frame of out.frames) {
-      const reply = decodeMdcReply(frame);
-      if (!reply.ok) {
-        this.reach.malformed(reply.error);
-        continue;
-      }
-      if (!this.waitress.resolve(reply.value)) {
-        this.log.debug({ id: reply.value.id, rcmd: reply.value.rcmd }, 'reply nobody waits for (late or another display)');
-      }
-    }
-  };
-
-  private readonly onUp = (): void => {
-    this.log.debug('transport up');
-    if (this.broadcast) this.reach.set(true);
-    else void this.poll();
-  };
-
-  private readonly onDown = (error: Error | undefined): void => {
-    this.framer.reset();
-    this.waitress.rejectAll((cmd) => new DeviceOfflineError(this.device, cmd));
-    this.reach.down(`transport down${error ? `: ${error.message}` : ''}`);
-  };
-}
-
-/** What a broadcast set leaves the displays in (nobody confirms it). */
-function assumedPatch(req: MdcRequest): StatePatch {
-  switch (req.kind) {
-    case 'set-power':
-      return { power: req.on ? 'on' : 'off' };
-    case 'set-volume':
-      return { volume: req.level };
-    case 'set-mute':
-      return { mute: req.on };
-    case 'set-input':
-      return { input: req.source };
-    case 'get':
-      return {};
-  }
-}
-
-export const samsungMdcDriver: DriverDefinition<MdcOptions> = {
+export const samsungMdcDriver = defineProtocol<MdcOptions, MdcRequest, MdcReply>({
   driver: 'samsung-mdc',
   kinds: ['display'],
   transports: ['serial', 'tcp', 'sim'],
@@ -255,5 +75,55 @@ export const samsungMdcDriver: DriverDefinition<MdcOptions> = {
   summary: 'Samsung MDC over RS-232/TCP (Samsung 320TSn-3 manual p29, MD40B manual p42)',
   optionsSchema: mdcOptionsSchema,
   capabilities: () => mdcCapabilities(),
-  create: (ctx) => new SamsungMdcDriver(ctx, { busLock: ctx.line?.lock }),
-};
+  logNs: 'drv:mdc',
+  what: 'display',
+  timing: (o) => ({
+    timeoutMs: o.timeoutMs,
+    retries: o.retries,
+    gapMs: 0,
+    gapFrom: 'done',
+    pollSeconds: isBroadcast(o) ? undefined : o.pollSeconds,
+    offlineAfter: o.offlineAfter,
+    warmupMs: MDC_WARMUP_MS,
+    warmupProbeMs: WARMUP_PROBE_MS,
+  }),
+  framer: (_o, clock) => {
+    const f = new MdcFramer({ role: 'host', now: () => clock.monotonic() });
+    return {
+      push: (chunk) => {
+        const out = f.push(chunk);
+        const replies: MdcReply[] = [];
+        const errors = [...out.errors];
+        for (const frame of out.frames) {
+          const r = decodeMdcReply(frame);
+          if (r.ok) replies.push(r.value);
+          else errors.push(r.error);
+        }
+        return { replies, errors };
+      },
+      reset: () => f.reset(),
+    };
+  },
+  encode: (o, req) => encodeMdcRequest(o.displayId, req),
+  matches: (o, req, r) => r.id === o.displayId && r.rcmd === requestCmd(req),
+  outcome: (_o, _req, r) =>
+    r.kind === 'ack' ? { ok: true } : { ok: false, code: `0x${hex2(r.error)}`, reason: `NAK error code 0x${hex2(r.error)}` },
+  decode: (_o, _req, r) => (r.kind === 'ack' ? ackToPatch(r.rcmd, r.values) : { ok: false, error: 'NAK has no state' }),
+  noReply: (o) => isBroadcast(o),
+  onlineWithPort: (o) => isBroadcast(o),
+  // The display answers STATUS in standby and NAKs, at once, what it cannot do there (MDC protocol:
+  // NAK with an error code): the manual's own fast refusal, no need to refuse here.
+  refusesInStandby: false,
+  commands: {
+    power: (s, a) => s.set({ kind: 'set-power', on: a.on === true }, { power: a.on === true ? 'on' : 'off' }),
+    volume: (s, a) => s.set({ kind: 'set-volume', level: Number(a.level) }, { volume: Number(a.level) }),
+    mute: (s, a) => s.set({ kind: 'set-mute', on: a.on === true }, { mute: a.on === true }),
+    input: (s, a) => s.set({ kind: 'set-input', source: a.source as MdcInputName }, { input: String(a.source) }),
+    refresh: async (s) => {
+      if (isBroadcast(s.options)) throw new DeviceError('unsupported', s.device, s.command, 'display id 254 (broadcast) never replies');
+      const req: MdcRequest = { kind: 'get', what: 'status' };
+      const reply = await s.request(req);
+      return reply ? s.decode(req, reply) : {};
+    },
+  },
+});

@@ -1,6 +1,7 @@
 /**
  * Sharp PN display driver (`sharp-pn`): Sharp PN-series monitors and
- * interactive displays over RS-232C.
+ * interactive displays over RS-232C, a declarative protocol on the
+ * request/response kit (drivers/kit).
  *
  * Follows the Sharp PN-L862B operation manual p51-53 (and the same RS-232C
  * section of PN-R603 / PN-655U / PN-K321): 4+4 character commands with CR,
@@ -11,20 +12,21 @@
  * in ./codec.ts.
  *
  * POWR can be read in standby, so the poll tells "off" from "unreachable":
- * `offlineAfter` silent requests report the monitor offline. ERR may also
- * come from line noise (PN-K321 manual: "please ensure that the system or
- * software retries the command"): `errRetries` resends after ERR.
+ * `offlineAfter` silent requests report the monitor offline; what cannot be
+ * done in standby is answered ERR at once, so the kit's standby refusal is
+ * off. ERR may also come from line noise (PN-K321 manual: "please ensure that
+ * the system or software retries the command"): `errRetries` resends after
+ * ERR; timeouts are not retried (they already take timeoutMs). The refusal
+ * code is the response word itself (ERR, LOCKED, UNSELECTED, TIMEOUT).
+ * Warm-up: POWR answers WAIT until the monitor is up, inside the 10 s the
+ * manual asks to wait for a response; SHARP_WARMUP_MS uses the same figure.
  */
 import { z } from 'zod';
-import { commandTable, parseCommand, inputSelect, mute, power, status, volume, type Capability } from '../capabilities.js';
-import { DriverEmitter, type DeviceDriver, type DriverContext, type DriverDefinition, type StatePatch } from '../contract.js';
-import { DeviceError, DeviceNakError, DeviceOfflineError, DeviceTimeoutError } from '../errors.js';
-import { attachTransport, detachTransport, type ByteTransport } from '../transports/types.js';
-import { Mutex } from '../util/mutex.js';
-import { Reachability } from '../util/reachability.js';
-import { Waitress } from '../util/waitress.js';
-import type { Clock } from '../../edge/util/clock.js';
-import type { Logger } from '../../edge/util/logger.js';
+import { inputSelect, mute, power, status, volume, type Capability } from '../capabilities.js';
+import type { StatePatch } from '../contract.js';
+import { DeviceError } from '../errors.js';
+import type { Session } from '../kit/definition.js';
+import { defineProtocol, type KitDriver } from '../kit/engine.js';
 import { decodeSharpLine, encodeSharpRequest, readToPatch, SHARP_INPUTS, SHARP_REFUSAL, type SharpCommand, type SharpRequest, type SharpResponse } from './codec.js';
 import { SharpLineFramer } from './framer.js';
 
@@ -60,199 +62,102 @@ export function sharpCapabilities(options: Pick<SharpOptions, 'inputs'>): Capabi
   return [power(), inputSelect(Object.keys(options.inputs ?? SHARP_INPUTS)), volume(100), mute(), status()];
 }
 
+/** The responses a request can end with (WAIT only announces one of them). */
 type Final = Exclude<SharpResponse, { kind: 'wait' }>;
 
-const noop = (): void => undefined;
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/** Longest warm-up after power-on: the manual's 10 s response timeout (p51). */
+export const SHARP_WARMUP_MS = 10_000;
+const WARMUP_PROBE_MS = 1000;
 
-export class SharpDriver extends DriverEmitter implements DeviceDriver {
-  private readonly transport: ByteTransport;
-  private readonly opts: SharpOptions;
-  private readonly inputs: Readonly<Record<string, number>>;
-  private readonly device: string;
-  private readonly log: Logger;
-  private readonly clock: Clock;
-  private readonly lock = new Mutex();
-  private readonly waitress: Waitress<Final>;
-  private readonly framer = new SharpLineFramer();
-  private readonly commands: ReturnType<typeof commandTable>;
-  /** When the last exchange ended (response or timeout): the next command waits interCommandMs after it. */
-  private lastDoneAt = Number.NEGATIVE_INFINITY;
-  private readonly reach: Reachability;
-  private pollTimer: ReturnType<typeof setInterval> | undefined;
-  private polling = false;
-  private opened = false;
+export type SharpDriver = KitDriver<SharpOptions, SharpRequest, Final>;
+type SharpSession = Session<SharpOptions, SharpRequest, Final>;
 
-  constructor(ctx: DriverContext<SharpOptions>) {
-    super();
-    if (ctx.transport.type !== 'bytes') throw new Error(`${ctx.deviceId}: sharp-pn needs a byte transport (serial or tcp)`);
-    this.transport = ctx.transport.transport;
-    this.opts = ctx.options;
-    this.inputs = ctx.options.inputs ?? SHARP_INPUTS;
-    this.commands = commandTable(sharpCapabilities(ctx.options));
-    this.device = ctx.deviceId;
-    this.clock = ctx.clock;
-    this.log = ctx.logger.child({ ns: 'drv:sharp', device: ctx.deviceId });
-    this.reach = new Reachability({ what: 'monitor', log: this.log, emitter: this, offlineAfter: this.opts.offlineAfter });
-    this.waitress = new Waitress<Final>(ctx.deviceId);
-  }
+const sharpInputs = (o: SharpOptions): Readonly<Record<string, number>> => o.inputs ?? SHARP_INPUTS;
 
-  async open(): Promise<void> {
-    if (this.opened) return;
-    this.opened = true;
-    this.pollTimer = setInterval(() => void this.poll(), this.opts.pollSeconds * 1000);
-    this.pollTimer.unref?.();
-    attachTransport(this.transport, { data: this.onData, up: this.onUp, down: this.onDown });
-  }
-
-  async close(): Promise<void> {
-    if (!this.opened) return;
-    this.opened = false;
-    clearInterval(this.pollTimer);
-    detachTransport(this.transport, { data: this.onData, up: this.onUp, down: this.onDown });
-    this.waitress.rejectAll((cmd) => new DeviceOfflineError(this.device, cmd));
-    await this.transport.stop();
-  }
-
-  async execute(command: string, args: Record<string, unknown>): Promise<StatePatch> {
-    const a = parseCommand(this.commands, this.device, 'sharp-pn', command, args);
-    switch (command) {
-      case 'power':
-        return this.set(command, 'POWR', a.on === true ? 1 : 0, { power: a.on === true ? 'on' : 'off' });
-      case 'volume':
-        return this.set(command, 'VOLM', Number(a.level), { volume: Number(a.level) });
-      case 'mute':
-        return this.set(command, 'MUTE', a.on === true ? 1 : 0, { mute: a.on === true });
-      case 'input': {
-        const code = this.inputs[String(a.source)];
-        if (code === undefined) throw new DeviceError('invalid-args', this.device, command, `unknown input "${String(a.source)}"`);
-        return this.set(command, 'INPS', code, { input: String(a.source) });
-      }
-      case 'refresh':
-        return this.refresh(command);
-      default:
-        throw new DeviceError('unsupported', this.device, command, `sharp-pn has no command "${command}"`);
-    }
-  }
-
-  /** A set is confirmed by OK (the monitor does not echo the value). */
-  private async set(command: string, what: SharpCommand, value: number, patch: StatePatch): Promise<StatePatch> {
-    await this.exchange(command, { kind: 'set', command: what, value });
-    this.emit('state', patch);
-    return patch;
-  }
-
-  private async read(command: string, what: SharpCommand): Promise<StatePatch> {
-    const r = await this.exchange(command, { kind: 'read', command: what });
-    const patch = r.kind === 'value' ? readToPatch(what, r.value, this.inputs) : { ok: false as const, error: `no value in the reply to ${what}????` };
-    if (!patch.ok) {
-      this.reach.malformed(patch.error);
-      throw new DeviceError('protocol', this.device, command, patch.error);
-    }
-    return patch.value;
-  }
-
-  /** POWR (answered in standby); when on, INPS, VOLM and MUTE (an ERR for one of them is skipped). */
-  private async refresh(command: string): Promise<StatePatch> {
-    const patch: StatePatch = { ...(await this.read(command, 'POWR')) };
-    if (patch.power === 'on') {
-      for (const what of ['INPS', 'VOLM', 'MUTE'] as const) {
-        try {
-          Object.assign(patch, await this.read(command, what));
-        } catch (e) {
-          if (!(e instanceof DeviceNakError)) throw e;
-          this.log.debug({ what, err: e }, 'status item not available');
-        }
-      }
-    }
-    this.emit('state', patch);
-    return patch;
-  }
-
-  private async exchange(command: string, req: SharpRequest): Promise<Final> {
-    if (!this.transport.isUp) throw new DeviceOfflineError(this.device, command);
-    return this.lock.runExclusive(async () => {
-      const bytes = encodeSharpRequest(req);
-      const accept = (r: Final): boolean => r.kind === 'refused' || (req.kind === 'set' ? r.kind === 'ok' : r.kind === 'value');
-      for (let attempt = 0; ; attempt++) {
-        const gap = this.opts.interCommandMs - (this.clock.monotonic() - this.lastDoneAt);
-        if (gap > 0) await sleep(gap);
-        if (!this.transport.isUp) throw new DeviceOfflineError(this.device, command);
-        const wait = this.waitress.waitFor(accept, { command, timeoutMs: this.opts.timeoutMs });
-        wait.promise.catch(noop);
-        let reply: Final;
-        try {
-          try {
-            await this.transport.write(bytes);
-          } catch {
-            throw new DeviceOfflineError(this.device, command);
-          }
-          reply = await wait.promise;
-        } catch (e) {
-          wait.cancel();
-          if (e instanceof DeviceTimeoutError) this.reach.failure(`${command}: no reply within ${this.opts.timeoutMs} ms`);
-          throw e;
-        } finally {
-          this.lastDoneAt = this.clock.monotonic();
-        }
-        this.reach.success();
-        if (reply.kind !== 'refused') return reply;
-        if (reply.reason === 'ERR' && attempt < this.opts.errRetries) {
-          this.log.debug({ command, attempt }, 'ERR, resending');
-          continue;
-        }
-        throw new DeviceNakError(this.device, command, SHARP_REFUSAL[reply.reason] ?? reply.reason);
-      }
-    });
-  }
-
-  private async poll(): Promise<void> {
-    if (!this.opened || this.polling || !this.transport.isUp) return;
-    this.polling = true;
-    try {
-      await this.refresh('refresh');
-    } catch (e) {
-      this.log.debug({ err: e }, 'status poll failed');
-    } finally {
-      this.polling = false;
-    }
-  }
-
-  private readonly onData = (chunk: Buffer): void => {
-    const out = this.framer.push(chunk);
-    for (const e of out.errors) this.reach.malformed(e);
-    for (const line of out.frames) {
-      const r = decodeSharpLine(line);
-      if (!r) {
-        this.reach.malformed(`unknown response ${JSON.stringify(line)}`);
-        continue;
-      }
-      if (r.kind === 'wait') {
-        this.log.debug('WAIT: the monitor is executing, OK or ERR follows');
-        continue;
-      }
-      if (!this.waitress.resolve(r)) this.log.debug({ line }, 'response nobody waits for');
-    }
-  };
-
-  private readonly onUp = (): void => {
-    this.log.debug('transport up');
-    void this.poll();
-  };
-
-  private readonly onDown = (error: Error | undefined): void => {
-    this.framer.reset();
-    this.waitress.rejectAll((cmd) => new DeviceOfflineError(this.device, cmd));
-    this.reach.down(`transport down${error ? `: ${error.message}` : ''}`);
-  };
+async function read(s: SharpSession, command: SharpCommand): Promise<StatePatch> {
+  const req: SharpRequest = { kind: 'read', command };
+  const reply = await s.request(req);
+  return reply ? s.decode(req, reply) : {};
 }
 
-export const sharpDriver: DriverDefinition<SharpOptions> = {
+/** POWR (answered in standby); when on, INPS, VOLM and MUTE (an ERR for one of them is skipped). */
+async function refresh(s: SharpSession): Promise<StatePatch> {
+  const patch: StatePatch = { ...(await read(s, 'POWR')) };
+  if (patch.power === 'on') {
+    for (const what of ['INPS', 'VOLM', 'MUTE'] as const) {
+      try {
+        Object.assign(patch, await read(s, what));
+      } catch (e) {
+        if (!(e instanceof DeviceError) || e.code !== 'nak') throw e;
+        s.log.debug({ what, err: e }, 'status item not available');
+      }
+    }
+  }
+  return patch;
+}
+
+/** A set is confirmed by OK (the monitor does not echo the value). */
+const set = (s: SharpSession, command: SharpCommand, value: number, expected: StatePatch): Promise<StatePatch> =>
+  s.set({ kind: 'set', command, value }, expected);
+
+export const sharpDriver = defineProtocol<SharpOptions, SharpRequest, Final>({
   driver: 'sharp-pn',
   kinds: ['display'],
   transports: ['serial', 'tcp', 'sim'],
   summary: 'Sharp PN monitors/interactive displays over RS-232C (Sharp PN-L862B operation manual p51-53)',
   optionsSchema: sharpOptionsSchema,
   capabilities: (options) => sharpCapabilities(options),
-  create: (ctx) => new SharpDriver(ctx),
-};
+  logNs: 'drv:sharp',
+  what: 'monitor',
+  timing: (o) => ({
+    timeoutMs: o.timeoutMs,
+    retries: 0,
+    gapMs: o.interCommandMs,
+    gapFrom: 'done',
+    pollSeconds: o.pollSeconds,
+    offlineAfter: o.offlineAfter,
+    warmupMs: SHARP_WARMUP_MS,
+    warmupProbeMs: WARMUP_PROBE_MS,
+  }),
+  framer: () => {
+    const f = new SharpLineFramer();
+    return {
+      push: (chunk) => {
+        const out = f.push(chunk);
+        const replies: Final[] = [];
+        const errors = [...out.errors];
+        for (const line of out.frames) {
+          const r = decodeSharpLine(line);
+          if (!r) errors.push(`unknown response ${JSON.stringify(line)}`);
+          else if (r.kind !== 'wait') replies.push(r); // WAIT: executing, OK or ERR follows
+        }
+        return { replies, errors };
+      },
+      reset: () => f.reset(),
+    };
+  },
+  encode: (_o, req) => encodeSharpRequest(req),
+  matches: (_o, req, r) => r.kind === 'refused' || (req.kind === 'set' ? r.kind === 'ok' : r.kind === 'value'),
+  outcome: (_o, _req, r) => (r.kind === 'refused' ? { ok: false, code: r.reason, reason: SHARP_REFUSAL[r.reason] ?? r.reason } : { ok: true }),
+  decode: (o, req, r) => {
+    if (req.kind === 'set') return { ok: true, value: {} };
+    return r.kind === 'value' ? readToPatch(req.command, r.value, sharpInputs(o)) : { ok: false, error: `no value in the reply to ${req.command}????` };
+  },
+  retryRefusal: (o, _req, out, attempt) => out.code === 'ERR' && attempt < o.errRetries,
+  noReply: () => false,
+  onlineWithPort: () => false,
+  // Many displays in standby answer nothing but power-on: a display known to be off refuses at once.
+  refusesInStandby: true,
+  commands: {
+    power: (s, a) => set(s, 'POWR', a.on === true ? 1 : 0, { power: a.on === true ? 'on' : 'off' }),
+    volume: (s, a) => set(s, 'VOLM', Number(a.level), { volume: Number(a.level) }),
+    mute: (s, a) => set(s, 'MUTE', a.on === true ? 1 : 0, { mute: a.on === true }),
+    input: (s, a) => {
+      const source = String(a.source);
+      const code = sharpInputs(s.options)[source];
+      if (code === undefined) throw new DeviceError('invalid-args', s.device, s.command, `unknown input "${source}"`);
+      return set(s, 'INPS', code, { input: source });
+    },
+    refresh,
+  },
+});

@@ -9,7 +9,8 @@
  *
  * The framer cuts the stream into lines at CR or LF (so CR, LF and CR LF all
  * end a line), skips empty lines, keeps printable ASCII lines up to
- * MAX_LINE characters and reports anything else. It never throws.
+ * MAX_LINE characters, keeps the printable tail of a line with noise in
+ * front of it, and reports anything else. It never throws.
  */
 import type { FramerResult } from '../samsung-mdc/framer.js';
 
@@ -40,8 +41,17 @@ export class SharpLineFramer {
       const line = this.buf.slice(0, end);
       this.buf = this.buf.slice(end + 1);
       if (line === '') continue;
-      if (!/^[\x20-\x7e]+$/.test(line) || line.length > MAX_LINE) result.errors.push(`not a Sharp line: ${show(line)}`);
-      else result.frames.push(line);
+      if (/^[\x20-\x7e]+$/.test(line) && line.length <= MAX_LINE) {
+        result.frames.push(line);
+        continue;
+      }
+      // Line noise before a response (a glitch on the cable, a monitor waking up): the printable
+      // tail after the last control byte is the response; the rest is reported.
+      const tail = /[\x20-\x7e]+$/.exec(line)?.[0] ?? '';
+      if (tail !== '' && tail.length < line.length && tail.length <= MAX_LINE) {
+        result.errors.push(`noise before a Sharp line dropped: ${show(line.slice(0, line.length - tail.length))}`);
+        result.frames.push(tail);
+      } else result.errors.push(`not a Sharp line: ${show(line)}`);
     }
     if (this.buf.length > MAX_LINE) {
       result.errors.push(`dropped ${this.buf.length} character(s) without a return code: ${show(this.buf)}`);

@@ -20,6 +20,8 @@ export class Reachability {
       emitter: DriverEmitter;
       /** Consecutive failures before offline; 0 = silence never makes it offline. */
       offlineAfter: number;
+      /** Called after each change, once the `online` event is out (the kit marks state stale with it). */
+      onChange?: (online: boolean) => void;
     },
   ) {}
 
@@ -48,6 +50,12 @@ export class Reachability {
     if (online) this.o.log.info(`${this.o.what} reachable`);
     else this.o.log.warn({ reason }, `${this.o.what} unreachable`);
     this.o.emitter.emit('online', online, reason);
+    this.o.onChange?.(online);
+  }
+
+  /** Last reported reachability (null before the first report). */
+  get isOnline(): boolean | null {
+    return this.online;
   }
 
   malformed(detail: string): void {

@@ -234,6 +234,13 @@ export class DeviceSupervisor {
         void this.publishState(d);
       });
     }
+    // A failed poll or command sets lastError, the next success clears it (drivers on the request/response kit).
+    driver.on('fault', (error) => {
+      if (!this.current(d)) return;
+      if (error) this.setError(d, error);
+      else if (d.status.online !== false) d.status.lastError = null;
+      void this.publishState(d);
+    });
     driver.on('malformed', (detail) => {
       this.ctx.metrics.malformedFrames.inc({ device: d.config.id });
       logger.warn({ detail }, 'malformed frame dropped');

@@ -30,7 +30,8 @@ function rig(options: Record<string, unknown> = {}, simOptions: HvSimOptions = {
   const sim = new HitevisionSim(device, simOptions);
   const driver = hitevisionDriver.create({
     deviceId: 'ifp',
-    options: hitevisionOptionsSchema.parse({ interCommandMs: 0, timeoutMs: 60, ...options }),
+    // No warm-up wait unless a test asks for one: the panel simulator takes keys at once.
+    options: hitevisionOptionsSchema.parse({ interCommandMs: 0, timeoutMs: 60, warmupSeconds: 0, ...options }),
     transport: { type: 'bytes', transport: host },
     logger: silentLogger(),
     clock: systemClock,
@@ -171,7 +172,7 @@ describe('hitevision-ifp driver', () => {
     await r.driver.open();
     expect(((await r.driver.execute('volume', { level: 3 }).catch((e: unknown) => e)) as DeviceError).code).toBe('unsupported');
     expect(((await r.driver.execute('input', { source: 'dp' }).catch((e: unknown) => e)) as DeviceError).code).toBe('invalid-args');
-    expect(hitevisionOptionsSchema.parse({})).toEqual({ confirm: false, timeoutMs: 1000, interCommandMs: 100 });
+    expect(hitevisionOptionsSchema.parse({})).toEqual({ confirm: false, timeoutMs: 1000, interCommandMs: 100, warmupSeconds: 8 });
     expect(hitevisionOptionsSchema.safeParse({ confirm: 'yes' }).success).toBe(false);
     expect(hitevisionDriver.capabilities(hitevisionOptionsSchema.parse({})).map((c) => c.type)).toEqual(['power', 'input', 'mute']);
   });

@@ -148,7 +148,8 @@ describe('panel-profile driver, Seewo-style ascii example (ack and power query)'
     await expect(r.driver.execute('input', { source: 'android' })).resolves.toEqual({ input: 'android' });
     await expect(r.driver.execute('volume', { level: 7 })).resolves.toEqual({ volume: 7 });
     await expect(r.driver.execute('mute', { on: true })).resolves.toEqual({ mute: true });
-    expect(r.written.slice(1).map((w) => w.toString())).toEqual(['PWR ON\r', 'SRC ANDROID\r', 'VOL 007\r', 'MUTE ON\r']);
+    // After the power-on the panel is warming: the input waits for a power query answering on (PWR?).
+    expect(r.written.slice(1).map((w) => w.toString())).toEqual(['PWR ON\r', 'PWR?\r', 'SRC ANDROID\r', 'VOL 007\r', 'MUTE ON\r']);
     expect(r.sim.state).toEqual({ power: true, input: 'android', volume: 7, muted: true });
     await expect(r.driver.execute('refresh', {})).resolves.toEqual({ power: 'on' });
   });

@@ -79,7 +79,8 @@ describe('samsung-mdc driver', () => {
     await expect(r.driver.execute('power', { on: true })).resolves.toEqual({ power: 'on' });
     expect(r.sim.state.power).toBe(1);
     expect(r.sim.received.at(-1)).toEqual({ cmd: 0x11, id: 1, data: Buffer.from([1]) });
-    expect(r.states.at(-1)).toEqual({ power: 'on' });
+    // The confirmed power, then the warm-up flag (commands now wait for a STATUS that says on).
+    expect(r.states.slice(-2)).toEqual([{ power: 'on' }, { warming: true }]);
   });
 
   it('input, volume, mute and refresh round-trip through the simulator', async () => {
@@ -198,7 +199,8 @@ describe('samsung-mdc driver', () => {
     const r = await rig({ displayId: 254 });
     await r.driver.open();
     await until(() => r.online.length > 0);
-    await expect(r.driver.execute('power', { on: true })).resolves.toEqual({ power: 'on' });
+    // Nobody acknowledges a broadcast: the state is the commanded one, marked assumed.
+    await expect(r.driver.execute('power', { on: true })).resolves.toEqual({ power: 'on', assumed: true });
     await until(() => r.sim.state.power === 1);
     const e = await r.driver.execute('refresh', {}).catch((x: unknown) => x);
     expect((e as DeviceError).code).toBe('unsupported');
