@@ -258,6 +258,8 @@ export class RegisterReader {
     this.replan = true;
     run.patch[spec.metric] = null;
     run.patch[metricErrorKey(spec.metric)] = metricErrorText(error);
+    // The device's lastError names the refused metric (the supervisor listens to fault events).
+    this.d.emitter.emit('fault', err);
     const code = e.exceptionCode.toString(16).toUpperCase().padStart(2, '0');
     this.d.log.warn(
       { metric: spec.metric, address, function: spec.function, exception: e.exceptionCode, exceptionName: name },
@@ -271,6 +273,7 @@ export class RegisterReader {
     this.faults.delete(spec.metric);
     this.replan = true;
     run.patch[metricErrorKey(spec.metric)] = null;
+    if (this.faults.size === 0) this.d.emitter.emit('fault', null);
     this.d.log.info(
       { metric: spec.metric, address: error.address, function: spec.function, failedForMs: this.d.clock.now() - error.since, failures: error.failures },
       `${this.d.device}: metric "${spec.metric}" (FC0${spec.function} ${error.address}) answers again`,

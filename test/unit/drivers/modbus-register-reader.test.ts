@@ -78,6 +78,8 @@ function setup(specs: RegisterSpec[] = MAP, offlineAfter = 2) {
   const states: StatePatch[] = [];
   const readings: Reading[] = [];
   const online: boolean[] = [];
+  const faults: Array<string | null> = [];
+  emitter.on('fault', (e) => faults.push(e ? e.message : null));
   emitter.on('state', (p) => states.push(p));
   emitter.on('reading', (r) => readings.push(r));
   emitter.on('online', (o) => online.push(o));
@@ -93,7 +95,7 @@ function setup(specs: RegisterSpec[] = MAP, offlineAfter = 2) {
   });
   const warnings = () => logs.filter((l) => l.level === 40).map((l) => l.msg);
   const infos = () => logs.filter((l) => l.level === 30 && l.msg !== 'unit reachable').map((l) => l.msg);
-  return { unit, reader, advance, logs, warnings, infos, states, readings, online };
+  return { unit, reader, advance, logs, warnings, infos, states, readings, online, faults };
 }
 
 describe('RegisterReader: a refused register inside a block', () => {
@@ -163,6 +165,10 @@ describe('RegisterReader: a refused register inside a block', () => {
     expect(t.reader.metricErrors).toEqual({});
     expect(t.infos()).toEqual(['air: metric "voc" (FC04 0x0101) answers again']);
     expect(t.warnings()).toHaveLength(1);
+    // The device's lastError: set once with the metric and its address, cleared when it answers again.
+    expect(t.faults).toHaveLength(2);
+    expect(t.faults[0]).toMatch(/reading "voc" at 0x0101/);
+    expect(t.faults[1]).toBeNull();
     t.unit.requests.length = 0;
     await t.reader.read('poll');
     expect(t.unit.requests).toEqual(['100x3']);
