@@ -55,6 +55,8 @@ export interface DriverEvents {
    * request/response kit (drivers/kit); a supervisor may ignore it.
    */
   fault: [error: Error | null];
+  /** The device refused to read one of the configured metrics (e.g. a Modbus exception reply): counted per metric. */
+  metricError: [metric: string];
 }
 
 export class DriverEmitter extends EventEmitter {

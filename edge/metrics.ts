@@ -40,6 +40,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
       labelNames: ['surface'] as const,
       registers: [registry],
     }),
+    deviceMetricErrors: new Counter({
+      name: 'classroom_edge_device_metric_errors_total',
+      help: 'Reads of a configured sensor metric the device refused (e.g. Modbus exception replies)',
+      labelNames: ['device', 'metric'] as const,
+      registers: [registry],
+    }),
     malformedFrames: new Counter({
       name: 'classroom_edge_malformed_frames_total',
       help: 'Device frames that could not be decoded',

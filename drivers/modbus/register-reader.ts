@@ -239,6 +239,7 @@ export class RegisterReader {
     const name = exceptionSpecName(e.exceptionCode);
     const err = new ModbusExceptionError(this.d.device, run.command, spec.function, e.exceptionCode, `reading "${spec.metric}" at ${address}`);
     run.firstError ??= err;
+    this.d.emitter.emit('metricError', spec.metric);
     const known = this.faults.get(spec.metric);
     if (known && known.error.exception === e.exceptionCode) {
       known.error.failures++;

@@ -241,6 +241,10 @@ export class DeviceSupervisor {
       else if (d.status.online !== false) d.status.lastError = null;
       void this.publishState(d);
     });
+    driver.on('metricError', (metric) => {
+      // Labels only from the device's configured metrics: a name from the device never becomes a series.
+      if (this.current(d) && d.capabilities.some((c) => c.meta?.metric === metric)) this.ctx.metrics.deviceMetricErrors.inc({ device: d.config.id, metric });
+    });
     driver.on('malformed', (detail) => {
       this.ctx.metrics.malformedFrames.inc({ device: d.config.id });
       logger.warn({ detail }, 'malformed frame dropped');

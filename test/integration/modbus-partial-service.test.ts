@@ -54,5 +54,9 @@ describe('a refused register on a running service', () => {
       'the good metrics stored, poll after poll',
     );
     expect(svc.store.db.prepare("SELECT count(*) AS n FROM sensor_readings WHERE device = 'air' AND metric = 'voc'").get()).toEqual({ n: 0 });
+    // Counted per configured metric on /metrics; the good metrics have no series.
+    const metrics = await svc.metrics.registry.metrics();
+    expect(metrics).toMatch(/classroom_edge_device_metric_errors_total\{device="air",metric="voc"\} [1-9]/);
+    expect(metrics).not.toMatch(/classroom_edge_device_metric_errors_total\{device="air",metric="(co2|temp)"\}/);
   }, 40_000);
 });
