@@ -43,7 +43,8 @@ afterAll(async () => {
 
 describe('a refused register on a running service', () => {
   it('keeps the good metrics stored and names the refused one in the device\'s lastError', async () => {
-    await waitFor(() => svc.devices.get('air')?.lastError?.message.includes('voc') === true, 20_000, 'lastError naming voc', [server!, pair!]);
+    // The first poll's refusal can name voc before the unit counts as reachable: wait for both.
+    await waitFor(() => svc.devices.get('air')?.online === true && svc.devices.get('air')?.lastError?.message.includes('voc') === true, 20_000, 'online, and lastError naming voc', [server!, pair!]);
     const d = svc.devices.get('air')!;
     expect(d.online).toBe(true);
     expect(d.lastError?.message).toMatch(/reading "voc" at 0x0101/);
