@@ -32,6 +32,7 @@ import type { StatePatch } from '../contract.js';
 import { DeviceError, DeviceTimeoutError } from '../errors.js';
 import { defineProtocol, type KitDriver } from '../kit/engine.js';
 import type { Session } from '../kit/definition.js';
+import { readStatusItems } from '../kit/status.js';
 import { defaultInputs, encodeLgRequest, LG_NG_REASONS, replyLetter, replyToPatch, type LgRequest } from './codec.js';
 import { LgReplyFramer, type LgReply } from './framer.js';
 
@@ -102,21 +103,8 @@ async function refresh(s: LgSession): Promise<StatePatch> {
     return { power: 'off' };
   }
   if (!reply) return {};
-  const patch: StatePatch = { ...s.decode(powerRead, reply) };
-  if (patch.power === 'on') {
-    for (const what of ['input', 'volume', 'mute'] as const) {
-      const req: LgRequest = { kind: 'read', what };
-      try {
-        const r = await s.request(req);
-        if (r) Object.assign(patch, s.decode(req, r));
-      } catch (e) {
-        // A set without that function answers NG; keep the rest of the status.
-        if (!(e instanceof DeviceError) || e.code !== 'nak') throw e;
-        s.log.debug({ what, err: e }, 'status item not available');
-      }
-    }
-  }
-  return patch;
+  const items: LgRequest[] = (['input', 'volume', 'mute'] as const).map((what) => ({ kind: 'read', what }));
+  return readStatusItems(s, { ...s.decode(powerRead, reply) }, items);
 }
 
 export const lgDriver = defineProtocol<LgOptions, LgRequest, LgReply>({

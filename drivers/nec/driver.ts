@@ -23,6 +23,7 @@ import { inputSelect, mute, power, status, volume, type Capability } from '../ca
 import type { StatePatch } from '../contract.js';
 import { DeviceError } from '../errors.js';
 import type { Session } from '../kit/definition.js';
+import { readStatusItems } from '../kit/status.js';
 import { defineProtocol, type KitDriver } from '../kit/engine.js';
 import { decodeNecReply, encodeNecRequest, NEC_INPUTS, replyKey, replyToPatch, type NecReply, type NecRequest } from './codec.js';
 import { NecFramer } from './framer.js';
@@ -73,20 +74,8 @@ async function refresh(s: NecSession): Promise<StatePatch> {
   const powerRead: NecRequest = { kind: 'power-status' };
   const reply = await s.request(powerRead);
   if (!reply) return {};
-  const patch: StatePatch = { ...s.decode(powerRead, reply) };
-  if (patch.power === 'on') {
-    for (const what of ['input', 'volume', 'mute'] as const) {
-      const req: NecRequest = { kind: 'get', what };
-      try {
-        const r = await s.request(req);
-        if (r) Object.assign(patch, s.decode(req, r));
-      } catch (e) {
-        if (!(e instanceof DeviceError) || e.code !== 'nak') throw e;
-        s.log.debug({ what, err: e }, 'status item not available');
-      }
-    }
-  }
-  return patch;
+  const items: NecRequest[] = (['input', 'volume', 'mute'] as const).map((what) => ({ kind: 'get', what }));
+  return readStatusItems(s, { ...s.decode(powerRead, reply) }, items);
 }
 
 export const necDriver = defineProtocol<NecOptions, NecRequest, NecReply>({

@@ -40,14 +40,13 @@ export class Finisher {
   }
 
   private async finish(row: RecordingRow): Promise<void> {
-    const all = this.d.repo.recent(200).filter((r) => r.lessonId === row.lessonId).map((r) => r.source);
     try {
       await mkdir(row.outDir, { recursive: true });
       const done = await finishRecording({
         dir: row.dir,
         source: this.d.describe(row.source),
         lesson: row.lesson,
-        allSources: [...new Set(all)].sort(),
+        allSources: this.d.repo.sourcesOf(row.lessonId),
         outDir: row.outDir,
         logger: this.d.logger,
         ...(this.d.ffmpegPath ? { ffmpegPath: this.d.ffmpegPath } : {}),

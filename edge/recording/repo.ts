@@ -158,7 +158,8 @@ export class RecordingsRepo {
     return raw ? toRow(raw) : undefined;
   }
 
-  recent(limit = 50): RecordingRow[] {
-    return this.store.db.prepare<[number], Raw>('SELECT * FROM recordings ORDER BY id DESC LIMIT ?').all(limit).map(toRow);
+  /** Every source that recorded `lessonId` (the sidecar's list of the lesson's files), sorted. */
+  sourcesOf(lessonId: string): string[] {
+    return this.store.db.prepare<[string], { source: string }>('SELECT DISTINCT source FROM recordings WHERE lesson_id = ? ORDER BY source').all(lessonId).map((r) => r.source);
   }
 }
